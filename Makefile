@@ -1,0 +1,33 @@
+# netrun's build and test entry points. `make test` is the command CI runs:
+# it installs the real peers the tests talk to, then runs every test with -race.
+
+GO ?= go
+# Debian packages the tests drive as real peers (socat, openssl, dnsmasq), plus
+# iproute2 for network namespaces and netbase for /etc/services.
+TEST_DEBS := socat openssl iproute2 netbase dnsmasq-base ca-certificates
+
+.PHONY: test deps build bench fuzz vet
+
+build:
+	$(GO) build ./...
+
+deps:
+	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+vet:
+	$(GO) vet ./...
+
+test: deps vet
+	$(GO) test -race -count=1 -timeout 12m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./runtime/...
+
+fuzz:
+	@for t in $$($(GO) test -list '^Fuzz' ./runtime/networking | grep ^Fuzz); do \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime 30s ./runtime/networking || exit 1; done

@@ -1,0 +1,3 @@
+module github.com/netrun/netrun
+
+go 1.26
