@@ -1,0 +1,281 @@
+package sockets
+
+import (
+	"context"
+	"io"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/netrun/netrun/runtime/socketerror"
+)
+
+// InputStream is the reading side of a StreamSocket: WinRT's IInputStream.
+type InputStream struct{ s *StreamSocket }
+
+// OutputStream is the writing side of a StreamSocket: WinRT's
+// IOutputStream.
+type OutputStream struct{ s *StreamSocket }
+
+// Read reads into p. With Partial (or ReadAhead) it returns as soon as any
+// bytes have arrived; with InputStreamNone it fills p unless the stream
+// ends first. At end of stream it returns the bytes read so far and, if
+// none, io.EOF (WinRT's zero-length read).
+//
+// Reads are served one at a time, in the order issued. See [StreamSocket]
+// for what a context that ends does.
+func (in *InputStream) Read(ctx context.Context, p []byte, opts InputStreamOptions) (int, error) {
+	const op = "StreamSocket.InputStream.Read"
+	if len(p) == 0 {
+		return 0, nil
+	}
+	s := in.s
+	gen := s.cancelGen.Load()
+	if err := s.readLock.lock(ctx); err != nil {
+		return 0, ctxError(ctx, op, "", err)
+	}
+	defer s.readLock.unlock()
+	conn, tc, err := s.ioConn(op, gen)
+	if err != nil {
+		return 0, err
+	}
+	stop := s.watch(ctx, conn.SetReadDeadline)
+	n := 0
+	for n < len(p) {
+		var m int
+		if tc {
+			m, err = conn.Read(p[n:])
+		} else {
+			m, err = s.rawRead(p[n:])
+		}
+		n += m
+		if err != nil || opts != InputStreamNone {
+			break
+		}
+	}
+	stop(gen)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	if err != nil && err != io.EOF {
+		err = s.ioError(ctx, op, gen, err)
+	}
+	return n, err
+}
+
+// ReadBuffer reads up to count bytes, as Read does, into a buffer borrowed
+// from a pool. With Partial on a plain TCP connection the buffer is taken
+// only once bytes are there to read, so an idle connection waiting in
+// ReadBuffer holds no buffer. The caller must Release the buffer. At end
+// of stream it returns nil and io.EOF.
+func (in *InputStream) ReadBuffer(ctx context.Context, count int, opts InputStreamOptions) (*Buffer, error) {
+	const op = "StreamSocket.InputStream.ReadBuffer"
+	if count <= 0 {
+		return nil, socketerror.InvalidArg(op, "count", "must be positive, got %d", count)
+	}
+	s := in.s
+	if opts == InputStreamNone {
+		b := getBuffer(count)
+		n, err := in.Read(ctx, b.b, InputStreamNone)
+		if n == 0 {
+			b.Release()
+			return nil, err
+		}
+		b.b = b.b[:n]
+		return b, err
+	}
+	gen := s.cancelGen.Load()
+	if err := s.readLock.lock(ctx); err != nil {
+		return nil, ctxError(ctx, op, "", err)
+	}
+	defer s.readLock.unlock()
+	conn, tc, err := s.ioConn(op, gen)
+	if err != nil {
+		return nil, err
+	}
+	stop := s.watch(ctx, conn.SetReadDeadline)
+	var b *Buffer
+	if tc {
+		b = getBuffer(count)
+		var n int
+		n, err = conn.Read(b.b)
+		b.b = b.b[:n]
+	} else {
+		b, err = s.rawReadBuffer(count)
+	}
+	stop(gen)
+	if b != nil && len(b.b) == 0 {
+		b.Release()
+		b = nil
+	}
+	if err != nil && err != io.EOF {
+		err = s.ioError(ctx, op, gen, err)
+	}
+	if b == nil && err == nil {
+		err = io.EOF
+	}
+	return b, err
+}
+
+// Write writes all of p, after every write issued before it. It returns
+// the number of bytes written, which is len(p) unless err is set.
+func (out *OutputStream) Write(ctx context.Context, p []byte) (int, error) {
+	const op = "StreamSocket.OutputStream.Write"
+	s := out.s
+	gen := s.cancelGen.Load()
+	if err := s.writeLock.lock(ctx); err != nil {
+		return 0, ctxError(ctx, op, "", err)
+	}
+	defer s.writeLock.unlock()
+	conn, _, err := s.ioConn(op, gen)
+	if err != nil {
+		return 0, err
+	}
+	stop := s.watch(ctx, conn.SetWriteDeadline)
+	n, err := conn.Write(p)
+	stop(gen)
+	if err != nil {
+		err = s.ioError(ctx, op, gen, err)
+	}
+	return n, err
+}
+
+// Flush returns once every write issued before it has completed: WinRT's
+// FlushAsync. netrun keeps no write buffer of its own, so there is nothing
+// else to push.
+func (out *OutputStream) Flush(ctx context.Context) error {
+	const op = "StreamSocket.OutputStream.Flush"
+	s := out.s
+	if err := s.writeLock.lock(ctx); err != nil {
+		return ctxError(ctx, op, "", err)
+	}
+	defer s.writeLock.unlock()
+	_, _, err := s.ioConn(op, s.cancelGen.Load())
+	return err
+}
+
+// ioConn returns the connection for an operation that was issued at
+// cancel generation gen and now holds its stream lock, and whether it is
+// TLS. It fails if the socket is not connected, is closing, or CancelIO
+// ran since the operation was issued.
+func (s *StreamSocket) ioConn(op string, gen uint64) (net.Conn, bool, error) {
+	s.mu.Lock()
+	conn, st, tc := s.conn, s.state, s.tlsConn != nil
+	s.mu.Unlock()
+	switch {
+	case st == stateClosed || s.closing.Load():
+		return nil, false, socketerror.Closed(op)
+	case conn == nil:
+		return nil, false, socketerror.IllegalCall(op, "the socket is not connected")
+	case s.cancelGen.Load() != gen:
+		return nil, false, socketerror.WithStatus(op, "", socketerror.OperationAborted, context.Canceled)
+	}
+	return conn, tc, nil
+}
+
+// watch arranges for ctx's end to interrupt the operation by setting a
+// deadline in the past, and returns the function that disarms it. The
+// disarm clears that deadline again, unless CancelIO has run since gen (it
+// owns the deadline then). A context that cannot end costs nothing.
+func (s *StreamSocket) watch(ctx context.Context, setDeadline func(time.Time) error) func(gen uint64) {
+	if ctx.Done() == nil {
+		return noStop
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		setDeadline(aLongTimeAgo)
+		close(fired)
+	})
+	return func(gen uint64) {
+		if stop() {
+			return
+		}
+		<-fired
+		if s.cancelGen.Load() == gen && !s.closing.Load() {
+			setDeadline(time.Time{})
+		}
+	}
+}
+
+func noStop(uint64) {}
+
+// ioError classifies a read or write failure: a Close or CancelIO in
+// progress, or the caller's context, say more than the deadline error
+// they caused.
+func (s *StreamSocket) ioError(ctx context.Context, op string, gen uint64, err error) error {
+	switch {
+	case s.closing.Load(), s.cancelGen.Load() != gen:
+		return socketerror.WithStatus(op, "", socketerror.OperationAborted, err)
+	case ctx.Err() != nil:
+		return ctxError(ctx, op, "", err)
+	}
+	return socketerror.New(op, s.info.remoteString(), err)
+}
+
+// rawRead reads into p straight from the descriptor, waiting in the
+// runtime's poller; it returns io.EOF at end of stream.
+func (s *StreamSocket) rawRead(p []byte) (int, error) {
+	s.rd.p, s.rd.n, s.rd.err = p, 0, nil
+	if err := s.raw.Read(s.rd.fn); err != nil {
+		return 0, err
+	}
+	n, err := s.rd.n, s.rd.err
+	s.rd.p = nil
+	return n, err
+}
+
+// rawReadBuffer is rawRead into a pooled buffer that is borrowed only
+// once the descriptor is readable.
+func (s *StreamSocket) rawReadBuffer(count int) (*Buffer, error) {
+	s.rd.p, s.rd.n, s.rd.err = nil, count, nil
+	var b *Buffer
+	s.rd.buf = &b
+	err := s.raw.Read(s.rd.fn)
+	s.rd.buf = nil
+	if err != nil {
+		b.Release()
+		return nil, err
+	}
+	if s.rd.err != nil {
+		b.Release()
+		return nil, s.rd.err
+	}
+	return b, nil
+}
+
+// rawReadFD is the function syscall.RawConn.Read calls with the descriptor:
+// it reports false to wait for readability, true when done.
+func (s *StreamSocket) rawReadFD(fd uintptr) bool {
+	p := s.rd.p
+	var b *Buffer
+	if s.rd.buf != nil {
+		b = getBuffer(s.rd.n)
+		p = b.b
+	}
+	var n int
+	var err error
+	for {
+		n, err = syscall.Read(int(fd), p)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err == syscall.EAGAIN {
+		b.Release()
+		return false
+	}
+	switch {
+	case err != nil:
+		s.rd.n, s.rd.err = 0, err
+		n = 0
+	case n == 0:
+		s.rd.n, s.rd.err = 0, io.EOF
+	default:
+		s.rd.n = n
+	}
+	if b != nil {
+		b.b = b.b[:n]
+		*s.rd.buf = b
+	}
+	return true
+}

@@ -1,0 +1,235 @@
+package sockets_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/netrun/netrun/internal/testpeer"
+	"github.com/netrun/netrun/runtime/socketerror"
+	"github.com/netrun/netrun/runtime/sockets"
+)
+
+func TestStreamSocketEchoSocat(t *testing.T) {
+	for _, tc := range []struct{ network, addr string }{{"tcp4", "127.0.0.1"}, {"tcp6", "::1"}} {
+		t.Run(tc.network, func(t *testing.T) {
+			addr := testpeer.TCPEchoServer(t, tc.network, tc.addr)
+			s := connect(t, nil, addr, sockets.PlainSocket)
+			info := s.Information()
+			if got := info.RemoteAddress().CanonicalName(); got != tc.addr {
+				t.Errorf("RemoteAddress = %s, want %s", got, tc.addr)
+			}
+			if _, port, _ := net.SplitHostPort(addr); info.RemotePort() != port {
+				t.Errorf("RemotePort = %s, want %s", info.RemotePort(), port)
+			}
+			if info.LocalAddress().CanonicalName() != tc.addr || info.LocalPort() == "" {
+				t.Errorf("LocalAddress = %s port %q", info.LocalAddress(), info.LocalPort())
+			}
+			msg := strings.Repeat("netrun echo ", 1000)
+			write(t, s, msg)
+			if got := readN(t, s, len(msg)); got != msg {
+				t.Fatalf("echo mismatch: %d bytes back", len(got))
+			}
+			if info.RoundTripTimeStatistics().Sum == 0 {
+				t.Error("RoundTripTimeStatistics.Sum = 0 on a live connection")
+			}
+		})
+	}
+}
+
+func TestPartialRead(t *testing.T) {
+	addr := testpeer.TCPEchoServer(t, "tcp4", "127.0.0.1")
+	s := connect(t, nil, addr, sockets.PlainSocket)
+	write(t, s, "abc")
+	buf := make([]byte, 100)
+	n, err := s.InputStream().Read(testCtx(t), buf, sockets.Partial)
+	if err != nil || n == 0 || n > 3 || string(buf[:n]) != "abc"[:n] {
+		t.Fatalf("Partial read = %d %q, %v", n, buf[:n], err)
+	}
+	if n < 3 {
+		readN(t, s, 3-n)
+	}
+	// ReadBuffer borrows a pooled buffer once bytes are there.
+	write(t, s, "xyz")
+	var got []byte
+	for len(got) < 3 {
+		b, err := s.InputStream().ReadBuffer(testCtx(t), 64, sockets.Partial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, b.Bytes()...)
+		b.Release()
+	}
+	if string(got) != "xyz" {
+		t.Fatalf("ReadBuffer got %q", got)
+	}
+}
+
+// TestListenerSocatClient serves a socat client that sends a line and
+// half-closes; the handler echoes it upper-cased and closes.
+func TestListenerSocatClient(t *testing.T) {
+	for _, tc := range []struct{ bind, dial string }{{"127.0.0.1", "127.0.0.1"}, {"::1", "[::1]"}, {"localhost", "[::1]"}, {"localhost", "127.0.0.1"}} {
+		t.Run(tc.bind+"_"+tc.dial, func(t *testing.T) {
+			l := sockets.NewStreamSocketListener()
+			t.Cleanup(func() { l.Close() })
+			served := make(chan error, 1)
+			l.ConnectionReceived().Add(func(a *sockets.ConnectionReceivedEventArgs) {
+				go func() {
+					s := a.Socket
+					defer s.Close()
+					data, err := readAll(t, s)
+					if err == nil {
+						_, err = s.OutputStream().Write(testCtx(t), bytes.ToUpper(data))
+					}
+					served <- err
+				}()
+			})
+			if err := l.BindEndpoint(testCtx(t), host(t, tc.bind), ""); err != nil {
+				t.Fatal(err)
+			}
+			port := l.Information().LocalPort()
+			sc := testpeer.StartSocat(t, "-", "TCP:"+tc.dial+":"+port)
+			io.WriteString(sc.Stdin(), "hello from socat\n")
+			sc.Stdin().Close()
+			if err := <-served; err != nil {
+				t.Fatal(err)
+			}
+			sc.WaitOutput(t, "HELLO FROM SOCAT")
+		})
+	}
+}
+
+func readAll(t testing.TB, s *sockets.StreamSocket) ([]byte, error) {
+	var out []byte
+	buf := make([]byte, 4096)
+	for {
+		n, err := s.InputStream().Read(testCtx(t), buf, sockets.Partial)
+		out = append(out, buf[:n]...)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+	}
+}
+
+// TestOrderedWrites issues many writes at once from goroutines that each
+// wait for the previous one to be queued; they must arrive in issue order.
+func TestOrderedWrites(t *testing.T) {
+	addr := testpeer.TCPEchoServer(t, "tcp4", "127.0.0.1")
+	s := connect(t, nil, addr, sockets.PlainSocket)
+	const n = 200
+	var wg sync.WaitGroup
+	var want strings.Builder
+	for i := 0; i < n; i++ {
+		chunk := strings.Repeat(string(rune('a'+i%26)), 1+i%97)
+		want.WriteString(chunk)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.OutputStream().Write(testCtx(t), []byte(chunk)); err != nil {
+				t.Error(err)
+			}
+		}()
+		// The next write is issued only after this one holds or waits for
+		// the lock, so issue order is well defined.
+		waitQueued(s, i+1)
+	}
+	if err := s.OutputStream().Flush(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if got := readN(t, s, want.Len()); got != want.String() {
+		t.Fatal("writes arrived out of order")
+	}
+}
+
+func TestCloseAbortsPendingRead(t *testing.T) {
+	addr := testpeer.TCPEchoServer(t, "tcp4", "127.0.0.1")
+	s := connect(t, nil, addr, sockets.PlainSocket)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.InputStream().Read(testCtx(t), make([]byte, 10), sockets.Partial)
+		errc <- err
+	}()
+	waitReading(s)
+	s.Close()
+	err := <-errc
+	wantStatus(t, err, socketerror.OperationAborted)
+	_, err = s.OutputStream().Write(testCtx(t), []byte("x"))
+	wantHResult(t, err, socketerror.EClosed)
+	if !errors.Is(err, net.ErrClosed) {
+		t.Errorf("write after Close: %v does not wrap net.ErrClosed", err)
+	}
+}
+
+func TestCancelIOKeepsConnection(t *testing.T) {
+	addr := testpeer.TCPEchoServer(t, "tcp4", "127.0.0.1")
+	s := connect(t, nil, addr, sockets.PlainSocket)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.InputStream().Read(testCtx(t), make([]byte, 10), sockets.Partial)
+		errc <- err
+	}()
+	waitReading(s)
+	if err := s.Control().SetNoDelay(false); err == nil {
+		t.Error("SetNoDelay after connect succeeded")
+	}
+	if err := s.CancelIO(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, <-errc, socketerror.OperationAborted)
+	write(t, s, "still alive")
+	if got := readN(t, s, 11); got != "still alive" {
+		t.Fatalf("after CancelIO got %q", got)
+	}
+}
+
+// TestCloseFINAndRST checks how Close ends the connection as the peer
+// sees it: FIN when everything received was read, RST otherwise.
+func TestCloseFINAndRST(t *testing.T) {
+	for _, unread := range []bool{false, true} {
+		name := map[bool]string{false: "drained_FIN", true: "unread_RST"}[unread]
+		t.Run(name, func(t *testing.T) {
+			ln, err := net.Listen("tcp4", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			s := connect(t, nil, ln.Addr().String(), sockets.PlainSocket)
+			peer, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer peer.Close()
+			write(t, s, "ping")
+			if _, err := io.ReadFull(peer, make([]byte, 4)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := peer.Write([]byte("pong")); err != nil {
+				t.Fatal(err)
+			}
+			if !unread {
+				readN(t, s, 4)
+			} else {
+				// Make sure "pong" has arrived before Close.
+				waitReadable(t, s)
+			}
+			s.Close()
+			_, err = peer.Read(make([]byte, 1))
+			if unread {
+				if !errors.Is(err, syscall.ECONNRESET) {
+					t.Fatalf("peer read after Close with unread data = %v, want ECONNRESET", err)
+				}
+			} else if err != io.EOF {
+				t.Fatalf("peer read after Close = %v, want EOF (FIN)", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,590 @@
+package sockets
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/netrun/netrun/runtime/networking"
+	"github.com/netrun/netrun/runtime/socketerror"
+)
+
+// state is where a socket is in its life: WinRT's
+// Created → Connecting → Connected → Closed. A connect that fails returns
+// the socket to created, so it can be connected again (the certificate
+// retry flow).
+type state uint8
+
+const (
+	stateCreated state = iota
+	stateConnecting
+	stateConnected
+	stateClosed
+)
+
+// connectStagger is how long a connect attempt runs alone before the next
+// resolved address is tried beside it (RFC 8305's recommended delay).
+const connectStagger = 250 * time.Millisecond
+
+// closeGrace bounds how long Close waits for writes in flight to finish
+// before it aborts the connection.
+const closeGrace = 5 * time.Second
+
+// aLongTimeAgo is a deadline in the past: setting it wakes a blocked read
+// or write at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// StreamSocket is WinRT's StreamSocket: a TCP connection, optionally
+// protected by TLS.
+//
+// Make one with [NewStreamSocket] or [Env.NewStreamSocket], set its
+// Control, then Connect; or receive a connected one from a
+// [StreamSocketListener]. Read and write through InputStream and
+// OutputStream.
+//
+// Concurrency: all methods are safe for concurrent use. Reads are served
+// one at a time and writes one at a time, each in the order they were
+// issued; a read and a write may run at once.
+//
+// Closing: the owner must call Close, which aborts pending reads, lets
+// writes in flight finish (for up to five seconds) and then closes the
+// connection: with FIN if everything received was read, else with RST, as
+// Linux and WinRT do.
+//
+// Contexts: a context that ends during Connect abandons the connect. A
+// context that ends during a read or write ends that operation with
+// OperationAborted (cancelled) or ConnectionTimedOut (deadline), and
+// leaves the connection usable; a write may then have sent part of its
+// bytes, which its count reports. WinRT instead tears the connection down
+// when a single operation is cancelled; netrun keeps it, since no data is
+// lost that way.
+type StreamSocket struct {
+	// immutable after construction
+	env    *Env
+	ctl    StreamSocketControl
+	info   StreamSocketInformation
+	input  InputStream
+	output OutputStream
+
+	mu            sync.Mutex // guards the fields below, and ctl's settings
+	state         state
+	connectCalled bool
+	accepted      bool               // came from a listener
+	cancelConnect context.CancelFunc // set while connecting
+	conn          net.Conn           // tcp, or a *tls.Conn over it
+	tcp           *net.TCPConn
+	raw           syscall.RawConn
+	tlsConn       *tls.Conn
+
+	readLock  fifoLock
+	writeLock fifoLock
+	closing   atomic.Bool   // Close has begun
+	cancelGen atomic.Uint64 // incremented by CancelIO
+
+	// rawRead's state: reads are serialised by readLock, so one set of
+	// fields and one method value serve every read without allocating.
+	rd struct {
+		p   []byte   // where to read, or nil to borrow a buffer
+		buf **Buffer // where to put the borrowed buffer
+		n   int      // in: the buffer size to borrow; out: bytes read
+		err error
+		fn  func(fd uintptr) bool // s.rawReadFD, bound once
+	}
+}
+
+// NewStreamSocket returns a socket that is not connected yet, with the
+// zero Env.
+func NewStreamSocket() *StreamSocket { return (*Env)(nil).NewStreamSocket() }
+
+// NewStreamSocket returns a socket that resolves, checks capabilities and
+// validates certificates with e.
+func (e *Env) NewStreamSocket() *StreamSocket {
+	s := &StreamSocket{env: e}
+	s.ctl = StreamSocketControl{s: s, noDelay: true, hopLimit: defaultHopLimit, minProtection: Tls10}
+	s.info.s = s
+	s.input.s = s
+	s.output.s = s
+	s.rd.fn = s.rawReadFD
+	return s
+}
+
+// GetEndpointPairs resolves host and service into the endpoint pairs a
+// StreamSocket could connect to, one per address, ordered by sort. It is
+// WinRT's static StreamSocket.GetEndpointPairsAsync.
+func (e *Env) GetEndpointPairs(ctx context.Context, host *networking.HostName, service string, sort networking.HostNameSortOptions) ([]networking.EndpointPair, error) {
+	return e.resolver().GetEndpointPairs(ctx, "tcp", host, service, sort)
+}
+
+// GetEndpointPairs is [Env.GetEndpointPairs] with the zero Env.
+func GetEndpointPairs(ctx context.Context, host *networking.HostName, service string, sort networking.HostNameSortOptions) ([]networking.EndpointPair, error) {
+	return (*Env)(nil).GetEndpointPairs(ctx, host, service, sort)
+}
+
+// Control returns the socket's options. Most must be set before Connect.
+func (s *StreamSocket) Control() *StreamSocketControl { return &s.ctl }
+
+// Information returns the socket's addresses, TLS results and statistics.
+func (s *StreamSocket) Information() *StreamSocketInformation { return &s.info }
+
+// InputStream returns the stream that reads from the connection.
+func (s *StreamSocket) InputStream() *InputStream { return &s.input }
+
+// OutputStream returns the stream that writes to the connection.
+func (s *StreamSocket) OutputStream() *OutputStream { return &s.output }
+
+// Connect connects to service on host, trying each address host resolves
+// to until one accepts, then runs the TLS handshake that level asks for.
+// Unless Control().SerializeConnectionAttempts is set, a new attempt starts
+// every 250 ms while earlier ones are still pending, and the first to
+// succeed wins (RFC 8305); otherwise attempts run one at a time.
+//
+// If the server's certificate has errors, Connect fails with a
+// Certificate* status and Information keeps the certificate and its
+// errors: an application may list the ignorable ones in
+// Control().IgnorableServerCertificateErrors and call Connect again on the
+// same socket.
+func (s *StreamSocket) Connect(ctx context.Context, host *networking.HostName, service string, level SocketProtectionLevel) error {
+	const op = "StreamSocket.Connect"
+	if host == nil {
+		return socketerror.InvalidArg(op, "remoteHostName", "must not be nil")
+	}
+	if service == "" {
+		return socketerror.InvalidArg(op, "remoteServiceName", "must not be empty")
+	}
+	return s.connect(ctx, op, networking.EndpointPair{RemoteHostName: host, RemoteServiceName: service}, level)
+}
+
+// ConnectEndpointPair connects from pair's local endpoint (system-chosen
+// where it is nil or empty) to its remote one, as Connect does.
+func (s *StreamSocket) ConnectEndpointPair(ctx context.Context, pair networking.EndpointPair, level SocketProtectionLevel) error {
+	const op = "StreamSocket.ConnectEndpointPair"
+	if pair.RemoteHostName == nil {
+		return socketerror.InvalidArg(op, "endpointPair.RemoteHostName", "must not be nil")
+	}
+	if pair.RemoteServiceName == "" {
+		return socketerror.InvalidArg(op, "endpointPair.RemoteServiceName", "must not be empty")
+	}
+	return s.connect(ctx, op, pair, level)
+}
+
+func (s *StreamSocket) connect(ctx context.Context, op string, pair networking.EndpointPair, level SocketProtectionLevel) error {
+	if err := checkProtection(op, level); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	s.mu.Lock()
+	switch s.state {
+	case stateConnecting:
+		s.mu.Unlock()
+		return socketerror.IllegalCall(op, "a connect is already in progress")
+	case stateConnected:
+		s.mu.Unlock()
+		return socketerror.IllegalCall(op, "the socket is already connected")
+	case stateClosed:
+		s.mu.Unlock()
+		return socketerror.Closed(op)
+	}
+	s.state = stateConnecting
+	s.connectCalled = true
+	s.cancelConnect = cancel
+	opts := s.ctl.snapshotLocked()
+	s.mu.Unlock()
+	s.info.beginConnect(pair, level)
+
+	tcp, err := s.dial(ctx, op, pair, &opts)
+	var conn net.Conn = tcp
+	var tc *tls.Conn
+	if err == nil && level != PlainSocket {
+		tc, err = s.handshake(ctx, op, tcp, tlsServerName(pair.RemoteHostName), level, &opts)
+		conn = tc
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cancelConnect = nil
+	if s.state == stateClosed {
+		if err == nil {
+			conn.Close()
+		}
+		return socketerror.Closed(op)
+	}
+	if err != nil {
+		s.state = stateCreated
+		return err
+	}
+	s.setConnLocked(conn, tcp, tc)
+	return nil
+}
+
+// setConnLocked makes the socket connected over conn. s.mu must be held.
+func (s *StreamSocket) setConnLocked(conn net.Conn, tcp *net.TCPConn, tc *tls.Conn) {
+	s.state = stateConnected
+	s.conn, s.tcp, s.tlsConn = conn, tcp, tc
+	s.raw, _ = tcp.SyscallConn()
+	s.info.setAddrs(tcp.LocalAddr(), tcp.RemoteAddr())
+}
+
+// dial resolves pair and connects to the first address that answers.
+func (s *StreamSocket) dial(ctx context.Context, op string, pair networking.EndpointPair, opts *controlSnapshot) (*net.TCPConn, error) {
+	r := s.env.resolver()
+	remote := pair.RemoteHostName.String()
+	addrs, err := r.ResolveEndpoints(ctx, "tcp", pair.RemoteHostName, pair.RemoteServiceName, networking.SortNone)
+	if err != nil {
+		return nil, ctxError(ctx, op, remote, err)
+	}
+	var local netip.AddrPort
+	if pair.LocalHostName != nil || pair.LocalServiceName != "" {
+		if local, err = resolveLocal(ctx, r, "tcp", pair.LocalHostName, pair.LocalServiceName); err != nil {
+			return nil, socketerror.New(op, pair.LocalHostName.String(), err)
+		}
+		addrs = slices.DeleteFunc(addrs, func(a netip.AddrPort) bool {
+			return local.Addr().IsValid() && a.Addr().Is4() != local.Addr().Is4()
+		})
+		if len(addrs) == 0 {
+			return nil, socketerror.WithStatus(op, remote, socketerror.NoAddressesFound,
+				errors.New("no remote address of the local address's family"))
+		}
+	}
+	var guardErr error
+	addrs = slices.DeleteFunc(addrs, func(a netip.AddrPort) bool {
+		if err := s.env.check(Outbound, a.Addr()); err != nil {
+			if guardErr == nil {
+				guardErr = err
+			}
+			return true
+		}
+		return false
+	})
+	if len(addrs) == 0 {
+		return nil, socketerror.New(op, remote, guardErr)
+	}
+
+	d := net.Dialer{
+		KeepAlive: -1, // SO_KEEPALIVE is Control().KeepAlive's, set below
+		ControlContext: func(_ context.Context, _, _ string, c syscall.RawConn) error {
+			return control(c, opts.applyTCP)
+		},
+	}
+	if local.IsValid() {
+		d.LocalAddr = net.TCPAddrFromAddrPort(local)
+	}
+	dialOne := func(ctx context.Context, a netip.AddrPort) (*net.TCPConn, error) {
+		c, err := d.DialContext(ctx, "tcp", a.String())
+		if err != nil {
+			return nil, ctxError(ctx, op, a.String(), err)
+		}
+		tcp := c.(*net.TCPConn)
+		if !opts.noDelay { // Go turns Nagle off on every new connection
+			if err := tcp.SetNoDelay(false); err != nil {
+				tcp.Close()
+				return nil, socketerror.New(op, a.String(), err)
+			}
+		}
+		return tcp, nil
+	}
+	return dialAll(ctx, addrs, opts.serialize, dialOne)
+}
+
+// dialAll tries addrs in order. Serialized, it tries one at a time;
+// otherwise it starts the next attempt when the previous one fails or has
+// run connectStagger, and returns the first connection made. Every attempt
+// has returned when dialAll returns; the losers' connections are closed.
+func dialAll(ctx context.Context, addrs []netip.AddrPort, serialize bool,
+	dialOne func(context.Context, netip.AddrPort) (*net.TCPConn, error)) (*net.TCPConn, error) {
+	var firstErr error
+	if serialize || len(addrs) == 1 {
+		for _, a := range addrs {
+			c, err := dialOne(ctx, a)
+			if err == nil {
+				return c, nil
+			}
+			if firstErr == nil {
+				firstErr = err
+			}
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		return nil, firstErr
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		c   *net.TCPConn
+		err error
+	}
+	results := make(chan result, len(addrs))
+	next, pending := 0, 0
+	start := func() {
+		a := addrs[next]
+		next++
+		pending++
+		go func() {
+			c, err := dialOne(ctx, a)
+			results <- result{c, err}
+		}()
+	}
+	start()
+	stagger := time.NewTimer(connectStagger)
+	defer stagger.Stop()
+	for pending > 0 {
+		select {
+		case r := <-results:
+			pending--
+			if r.err == nil {
+				cancel()
+				for ; pending > 0; pending-- {
+					if l := <-results; l.c != nil {
+						l.c.Close()
+					}
+				}
+				return r.c, nil
+			}
+			if firstErr == nil {
+				firstErr = r.err
+			}
+			if next < len(addrs) {
+				start()
+				stagger.Reset(connectStagger)
+			}
+		case <-stagger.C:
+			if next < len(addrs) {
+				start()
+				stagger.Reset(connectStagger)
+			}
+		}
+	}
+	return nil, firstErr
+}
+
+// resolveLocal turns a local host and service into an address to bind;
+// either may be empty, leaving that part to the system.
+func resolveLocal(ctx context.Context, r *networking.Resolver, network string, host *networking.HostName, service string) (netip.AddrPort, error) {
+	port := 0
+	if service != "" {
+		p, err := r.LookupPort(network, service)
+		if err != nil {
+			return netip.AddrPort{}, err
+		}
+		port = p
+	}
+	var addr netip.Addr
+	if host != nil {
+		addrs, err := r.LookupAddrs(ctx, host)
+		if err != nil {
+			return netip.AddrPort{}, err
+		}
+		addr = addrs[0]
+	} else {
+		addr = netip.IPv6Unspecified()
+	}
+	return netip.AddrPortFrom(addr, uint16(port)), nil
+}
+
+// tlsServerName is the name a server certificate is checked against for a
+// connect to host: the address for IP hosts (zone dropped), else the name.
+func tlsServerName(host *networking.HostName) string {
+	if a, ok := host.Addr(); ok {
+		return a.WithZone("").String()
+	}
+	return host.CanonicalName()
+}
+
+// handshake runs a TLS client handshake over conn, validating the server as
+// WinRT does. On failure it closes conn.
+func (s *StreamSocket) handshake(ctx context.Context, op string, conn net.Conn, serverName string, level SocketProtectionLevel, opts *controlSnapshot) (*tls.Conn, error) {
+	minV, maxV, _ := level.TLSVersions()
+	if f := floorVersion(opts.minProtection); f > minV {
+		minV = f
+	}
+	if minV > maxV {
+		conn.Close()
+		return nil, socketerror.InvalidArg(op, "protectionLevel", "%s is below Control.MinProtectionLevel %s", level, opts.minProtection)
+	}
+	roots := s.env.rootCAs()
+	cfg := &tls.Config{
+		ServerName: serverName,
+		MinVersion: minV,
+		MaxVersion: maxV,
+		// Verification happens in VerifyConnection, which records every
+		// error of the chain for Information and applies the ignorable
+		// list, as WinRT does; Go's own check stops at the first error.
+		InsecureSkipVerify: true,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			report := validateChain(cs.PeerCertificates, serverName, roots, time.Now())
+			s.info.setCertReport(report)
+			var refused []ChainValidationResult
+			for _, e := range report.errors {
+				if !e.Ignorable() || !slices.Contains(opts.ignorable, e) {
+					refused = append(refused, e)
+				}
+			}
+			if len(refused) > 0 {
+				return &certError{errors: refused}
+			}
+			return nil
+		},
+	}
+	if opts.clientCert != nil {
+		cert := opts.clientCert
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+	}
+	tc := tls.Client(conn, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		var ce *certError
+		if errors.As(err, &ce) {
+			return nil, socketerror.WithStatus(op, serverName, certStatus(ce.errors), err)
+		}
+		return nil, ctxError(ctx, op+" (TLS handshake)", serverName, err)
+	}
+	return tc, nil
+}
+
+// UpgradeToSsl starts TLS on a connected PlainSocket connection (STARTTLS),
+// checking the server's certificate against validationHostName. If the
+// handshake fails the connection is closed, since its stream is no longer
+// in a known state.
+func (s *StreamSocket) UpgradeToSsl(ctx context.Context, level SocketProtectionLevel, validationHostName *networking.HostName) error {
+	const op = "StreamSocket.UpgradeToSsl"
+	if level == PlainSocket {
+		return socketerror.InvalidArg(op, "protectionLevel", "PlainSocket is not a TLS level")
+	}
+	if err := checkProtection(op, level); err != nil {
+		return err
+	}
+	if validationHostName == nil {
+		return socketerror.InvalidArg(op, "validationHostName", "must not be nil")
+	}
+	// Hold both stream locks, so no read or write runs during the handshake.
+	if err := s.readLock.lock(ctx); err != nil {
+		return ctxError(ctx, op, "", err)
+	}
+	defer s.readLock.unlock()
+	if err := s.writeLock.lock(ctx); err != nil {
+		return ctxError(ctx, op, "", err)
+	}
+	defer s.writeLock.unlock()
+
+	s.mu.Lock()
+	switch {
+	case s.state == stateClosed:
+		s.mu.Unlock()
+		return socketerror.Closed(op)
+	case s.state != stateConnected:
+		s.mu.Unlock()
+		return socketerror.IllegalCall(op, "the socket is not connected")
+	case s.tlsConn != nil:
+		s.mu.Unlock()
+		return socketerror.IllegalCall(op, "the connection already uses TLS")
+	case s.accepted:
+		s.mu.Unlock()
+		return socketerror.IllegalCall(op, "a socket from a listener cannot start client TLS")
+	}
+	opts := s.ctl.snapshotLocked()
+	tcp := s.tcp
+	s.mu.Unlock()
+
+	s.info.setProtectionLevel(level)
+	tc, err := s.handshake(ctx, op, tcp, tlsServerName(validationHostName), level, &opts)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.state = stateClosed
+		s.closing.Store(true)
+		return err
+	}
+	if s.state == stateClosed {
+		return socketerror.Closed(op)
+	}
+	s.conn, s.tlsConn = tc, tc
+	return nil
+}
+
+// CancelIO ends every pending read and write with OperationAborted and
+// returns once they have all returned. Unlike a cancelled operation in
+// WinRT, it leaves the connection intact: its purpose is to quiesce a
+// socket before handing it to the socket broker. Bytes already written
+// stay written.
+func (s *StreamSocket) CancelIO(ctx context.Context) error {
+	const op = "StreamSocket.CancelIO"
+	s.mu.Lock()
+	conn := s.conn
+	st := s.state
+	s.mu.Unlock()
+	if st == stateClosed {
+		return socketerror.Closed(op)
+	}
+	if conn == nil {
+		return nil
+	}
+	s.cancelGen.Add(1)
+	conn.SetDeadline(aLongTimeAgo)
+	if err := s.readLock.lock(ctx); err != nil {
+		return ctxError(ctx, op, "", err)
+	}
+	defer s.readLock.unlock()
+	if err := s.writeLock.lock(ctx); err != nil {
+		return ctxError(ctx, op, "", err)
+	}
+	defer s.writeLock.unlock()
+	conn.SetDeadline(time.Time{})
+	return nil
+}
+
+// Close closes the socket: pending reads end with OperationAborted, writes
+// in flight are given up to five seconds to finish, then the connection
+// closes (FIN if all received data was read, else RST). A connect in
+// progress is abandoned. Close is idempotent and always returns nil.
+func (s *StreamSocket) Close() error {
+	s.mu.Lock()
+	if s.state == stateClosed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.state = stateClosed
+	s.closing.Store(true)
+	conn, tcp := s.conn, s.tcp
+	if s.cancelConnect != nil {
+		s.cancelConnect()
+	}
+	s.mu.Unlock()
+	if conn == nil {
+		return nil
+	}
+	conn.SetReadDeadline(aLongTimeAgo)
+	ctx, cancel := context.WithTimeout(context.Background(), closeGrace)
+	err := s.writeLock.lock(ctx)
+	cancel()
+	if err != nil {
+		// A write is stuck behind a peer that does not read: abort.
+		tcp.SetLinger(0)
+		conn.Close()
+		return nil
+	}
+	conn.Close()
+	s.writeLock.unlock()
+	return nil
+}
+
+// ctxError wraps err for op, preferring what ctx says: a cancelled
+// context is OperationAborted, an expired one ConnectionTimedOut.
+func ctxError(ctx context.Context, op, addr string, err error) error {
+	switch ctx.Err() {
+	case context.Canceled:
+		return socketerror.WithStatus(op, addr, socketerror.OperationAborted, err)
+	case context.DeadlineExceeded:
+		return socketerror.WithStatus(op, addr, socketerror.ConnectionTimedOut, err)
+	}
+	return socketerror.New(op, addr, err)
+}
