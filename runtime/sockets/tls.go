@@ -1,6 +1,7 @@
 package sockets
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -119,6 +120,25 @@ func validateChain(certs []*x509.Certificate, serverName string, roots *x509.Cer
 			break
 		}
 	}
+	// Judge the links the server sent itself: Go's chain builder reports
+	// a non-CA issuer or a bad signature only as an unknown authority.
+	structural := false
+	for i := 1; i < len(certs); i++ {
+		child, parent := certs[i-1], certs[i]
+		if !bytes.Equal(child.RawIssuer, parent.RawSubject) {
+			continue
+		}
+		var cv x509.ConstraintViolationError
+		switch err := child.CheckSignatureFrom(parent); {
+		case err == nil:
+		case errors.As(err, &cv):
+			add(BasicConstraintsError)
+			structural = true
+		default:
+			add(InvalidSignature)
+			structural = true
+		}
+	}
 	pool := x509.NewCertPool()
 	for _, c := range r.intermediates {
 		pool.AddCert(c)
@@ -139,7 +159,9 @@ func validateChain(certs []*x509.Certificate, serverName string, roots *x509.Cer
 		_, err = r.leaf.Verify(opts)
 	}
 	if err != nil {
-		add(chainError(err))
+		if e := chainError(err); !(structural && e == Untrusted) {
+			add(e)
+		}
 	}
 	return r
 }
