@@ -1,0 +1,4 @@
+package networking
+
+// OrderAddrs exposes the address ordering of HostNameSortOptions to tests.
+var OrderAddrs = orderAddrs
