@@ -127,3 +127,5 @@ func waitReading(s *sockets.StreamSocket) {
 func waitReadable(t testing.TB, s *sockets.StreamSocket) {
 	eventually(t, "data in the receive queue", func() bool { n, err := s.Unread(); return err == nil && n > 0 })
 }
+
+func networkingHost(s string) (*networking.HostName, error) { return networking.NewHostName(s) }

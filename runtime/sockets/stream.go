@@ -39,7 +39,7 @@ func (in *InputStream) Read(ctx context.Context, p []byte, opts InputStreamOptio
 	if err != nil {
 		return 0, err
 	}
-	stop := s.watch(ctx, conn.SetReadDeadline)
+	stop := s.watch(ctx, conn, false)
 	n := 0
 	for n < len(p) {
 		var m int
@@ -93,7 +93,7 @@ func (in *InputStream) ReadBuffer(ctx context.Context, count int, opts InputStre
 	if err != nil {
 		return nil, err
 	}
-	stop := s.watch(ctx, conn.SetReadDeadline)
+	stop := s.watch(ctx, conn, false)
 	var b *Buffer
 	if tc {
 		b = getBuffer(count)
@@ -131,7 +131,7 @@ func (out *OutputStream) Write(ctx context.Context, p []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	stop := s.watch(ctx, conn.SetWriteDeadline)
+	stop := s.watch(ctx, conn, true)
 	n, err := conn.Write(p)
 	stop(gen)
 	if err != nil {
@@ -177,9 +177,13 @@ func (s *StreamSocket) ioConn(op string, gen uint64) (net.Conn, bool, error) {
 // deadline in the past, and returns the function that disarms it. The
 // disarm clears that deadline again, unless CancelIO has run since gen (it
 // owns the deadline then). A context that cannot end costs nothing.
-func (s *StreamSocket) watch(ctx context.Context, setDeadline func(time.Time) error) func(gen uint64) {
+func (s *StreamSocket) watch(ctx context.Context, conn net.Conn, write bool) func(gen uint64) {
 	if ctx.Done() == nil {
 		return noStop
+	}
+	setDeadline := conn.SetReadDeadline
+	if write {
+		setDeadline = conn.SetWriteDeadline
 	}
 	fired := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
@@ -227,11 +231,10 @@ func (s *StreamSocket) rawRead(p []byte) (int, error) {
 // rawReadBuffer is rawRead into a pooled buffer that is borrowed only
 // once the descriptor is readable.
 func (s *StreamSocket) rawReadBuffer(count int) (*Buffer, error) {
-	s.rd.p, s.rd.n, s.rd.err = nil, count, nil
-	var b *Buffer
-	s.rd.buf = &b
+	s.rd.p, s.rd.n, s.rd.err, s.rd.borrow = nil, count, nil, true
 	err := s.raw.Read(s.rd.fn)
-	s.rd.buf = nil
+	b := s.rd.buf
+	s.rd.buf, s.rd.borrow = nil, false
 	if err != nil {
 		b.Release()
 		return nil, err
@@ -248,7 +251,7 @@ func (s *StreamSocket) rawReadBuffer(count int) (*Buffer, error) {
 func (s *StreamSocket) rawReadFD(fd uintptr) bool {
 	p := s.rd.p
 	var b *Buffer
-	if s.rd.buf != nil {
+	if s.rd.borrow {
 		b = getBuffer(s.rd.n)
 		p = b.b
 	}
@@ -275,7 +278,7 @@ func (s *StreamSocket) rawReadFD(fd uintptr) bool {
 	}
 	if b != nil {
 		b.b = b.b[:n]
-		*s.rd.buf = b
+		s.rd.buf = b
 	}
 	return true
 }

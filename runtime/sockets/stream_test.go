@@ -2,6 +2,7 @@ package sockets_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -231,5 +232,31 @@ func TestCloseFINAndRST(t *testing.T) {
 				t.Fatalf("peer read after Close = %v, want EOF (FIN)", err)
 			}
 		})
+	}
+}
+
+// TestReadWriteAllocs holds the hot path to zero allocations per message:
+// a write, and a read into a pooled buffer.
+func TestReadWriteAllocs(t *testing.T) {
+	addr := testpeer.TCPEchoServer(t, "tcp4", "127.0.0.1")
+	s := connect(t, nil, addr, sockets.PlainSocket)
+	ctx := context.Background()
+	msg := []byte("0123456789abcdef")
+	roundTrip := func() {
+		if _, err := s.OutputStream().Write(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+		for got := 0; got < len(msg); {
+			b, err := s.InputStream().ReadBuffer(ctx, len(msg)-got, sockets.Partial)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got += b.Len()
+			b.Release()
+		}
+	}
+	roundTrip()
+	if a := testing.AllocsPerRun(200, roundTrip); a > 0.05 {
+		t.Fatalf("a write and a read allocate %.2f times per message", a)
 	}
 }

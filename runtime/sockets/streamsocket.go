@@ -91,11 +91,12 @@ type StreamSocket struct {
 	// rawRead's state: reads are serialised by readLock, so one set of
 	// fields and one method value serve every read without allocating.
 	rd struct {
-		p   []byte   // where to read, or nil to borrow a buffer
-		buf **Buffer // where to put the borrowed buffer
-		n   int      // in: the buffer size to borrow; out: bytes read
-		err error
-		fn  func(fd uintptr) bool // s.rawReadFD, bound once
+		p      []byte  // where to read, unless borrow
+		borrow bool    // borrow a buffer once readable, into buf
+		buf    *Buffer // the borrowed buffer
+		n      int     // in: the buffer size to borrow; out: bytes read
+		err    error
+		fn     func(fd uintptr) bool // s.rawReadFD, bound once
 	}
 }
 
