@@ -25,27 +25,27 @@ const (
 	// ENotFound is HRESULT_FROM_WIN32(ERROR_NOT_FOUND).
 	ENotFound HResult = 0x80070490
 
-	CertEExpired             HResult = 0x800B0101 // CERT_E_EXPIRED
-	CertEValidityPeriodNest  HResult = 0x800B0102 // CERT_E_VALIDITYPERIODNESTING
-	CertERole                HResult = 0x800B0103 // CERT_E_ROLE
-	CertEPathLenConst        HResult = 0x800B0104 // CERT_E_PATHLENCONST
-	CertECritical            HResult = 0x800B0105 // CERT_E_CRITICAL
-	CertEPurpose             HResult = 0x800B0106 // CERT_E_PURPOSE
-	CertEIssuerChaining      HResult = 0x800B0107 // CERT_E_ISSUERCHAINING
-	CertEMalformed           HResult = 0x800B0108 // CERT_E_MALFORMED
-	CertEUntrustedRoot       HResult = 0x800B0109 // CERT_E_UNTRUSTEDROOT
-	CertEChaining            HResult = 0x800B010A // CERT_E_CHAINING
-	CertERevoked             HResult = 0x800B010C // CERT_E_REVOKED
-	CertECNNoMatch           HResult = 0x800B010F // CERT_E_CN_NO_MATCH
-	CertEWrongUsage          HResult = 0x800B0110 // CERT_E_WRONG_USAGE
-	TrustEExplicitDistrust   HResult = 0x800B0111 // TRUST_E_EXPLICIT_DISTRUST
-	CertEInvalidPolicy       HResult = 0x800B0113 // CERT_E_INVALID_POLICY
-	CertEInvalidName         HResult = 0x800B0114 // CERT_E_INVALID_NAME
-	TrustECertSignature      HResult = 0x80096004 // TRUST_E_CERT_SIGNATURE
-	TrustEBasicConstraints   HResult = 0x80096019 // TRUST_E_BASIC_CONSTRAINTS
-	CryptERevoked            HResult = 0x80092010 // CRYPT_E_REVOKED
-	CryptENoRevocationCheck  HResult = 0x80092012 // CRYPT_E_NO_REVOCATION_CHECK
-	CryptERevocationOffline  HResult = 0x80092013 // CRYPT_E_REVOCATION_OFFLINE
+	CertEExpired            HResult = 0x800B0101 // CERT_E_EXPIRED
+	CertEValidityPeriodNest HResult = 0x800B0102 // CERT_E_VALIDITYPERIODNESTING
+	CertERole               HResult = 0x800B0103 // CERT_E_ROLE
+	CertEPathLenConst       HResult = 0x800B0104 // CERT_E_PATHLENCONST
+	CertECritical           HResult = 0x800B0105 // CERT_E_CRITICAL
+	CertEPurpose            HResult = 0x800B0106 // CERT_E_PURPOSE
+	CertEIssuerChaining     HResult = 0x800B0107 // CERT_E_ISSUERCHAINING
+	CertEMalformed          HResult = 0x800B0108 // CERT_E_MALFORMED
+	CertEUntrustedRoot      HResult = 0x800B0109 // CERT_E_UNTRUSTEDROOT
+	CertEChaining           HResult = 0x800B010A // CERT_E_CHAINING
+	CertERevoked            HResult = 0x800B010C // CERT_E_REVOKED
+	CertECNNoMatch          HResult = 0x800B010F // CERT_E_CN_NO_MATCH
+	CertEWrongUsage         HResult = 0x800B0110 // CERT_E_WRONG_USAGE
+	TrustEExplicitDistrust  HResult = 0x800B0111 // TRUST_E_EXPLICIT_DISTRUST
+	CertEInvalidPolicy      HResult = 0x800B0113 // CERT_E_INVALID_POLICY
+	CertEInvalidName        HResult = 0x800B0114 // CERT_E_INVALID_NAME
+	TrustECertSignature     HResult = 0x80096004 // TRUST_E_CERT_SIGNATURE
+	TrustEBasicConstraints  HResult = 0x80096019 // TRUST_E_BASIC_CONSTRAINTS
+	CryptERevoked           HResult = 0x80092010 // CRYPT_E_REVOKED
+	CryptENoRevocationCheck HResult = 0x80092012 // CRYPT_E_NO_REVOCATION_CHECK
+	CryptERevocationOffline HResult = 0x80092013 // CRYPT_E_REVOCATION_OFFLINE
 )
 
 // fromWin32 is HRESULT_FROM_WIN32 for codes that fit in 16 bits.

@@ -96,7 +96,9 @@ func TestStatusOfOtherHResults(t *testing.T) {
 }
 
 func TestClassify(t *testing.T) {
-	wrap := func(e error) error { return &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", e)} }
+	wrap := func(e error) error {
+		return &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", e)}
+	}
 	for _, tc := range []struct {
 		err  error
 		want socketerror.Status
