@@ -193,13 +193,15 @@ func parsePort(service string) (port int, isNum bool, reason string) {
 // entries as a map from "name/protocol" to port, for every name and alias.
 //
 // Each line is "name port/protocol [alias ...]", fields separated by
-// spaces or tabs; '#' starts a comment that runs to the end of the line.
-// A line whose port is not decimal 0-65535 (glibc would also take octal
-// and hexadecimal and wrap large values), or that lacks the protocol, is
-// skipped, as are lines with fields that are not valid UTF-8. When a name
-// appears twice for one protocol, the first entry wins, as with glibc.
-// ParseServices never fails; it returns an empty map for content with no
-// valid line.
+// blanks (space, tab, CR, VT, FF, as isspace(3) in the C locale); '#'
+// starts a comment that runs to the end of the line. A line whose port is
+// not decimal 0-65535 (glibc would also take octal and hexadecimal and
+// wrap large values), or that lacks the protocol, is skipped. Names and
+// aliases that are not valid UTF-8 or that contain '/' are left out,
+// since no lookup could name them, so every key has exactly one '/'. When
+// a name appears twice for one protocol, the first entry wins, as with
+// glibc. ParseServices never fails; content without a valid line gives an
+// empty map.
 func ParseServices(data []byte) map[string]int {
 	m := make(map[string]int)
 	for len(data) > 0 {
@@ -220,12 +222,9 @@ func ParseServices(data []byte) map[string]int {
 		if err != nil || port > 65535 {
 			continue
 		}
-		if !utf8.ValidString(f[0]) {
-			continue
-		}
 		names := append(f[:1:1], f[2:]...)
 		for _, n := range names {
-			if !utf8.ValidString(n) {
+			if !utf8.ValidString(n) || strings.Contains(n, "/") {
 				continue
 			}
 			key := n + "/" + proto

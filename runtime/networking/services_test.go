@@ -75,7 +75,9 @@ func TestParseServicesEdges(t *testing.T) {
 		{"vertical tab and form feed", "a\v1/tcp\fb", map[string]int{"a/tcp": 1, "b/tcp": 1}},
 		{"only comment", "# a 1/tcp", map[string]int{}},
 		{"nul bytes", "a\x00 1/tcp", map[string]int{"a\x00/tcp": 1}},
-		{"invalid utf-8 name skipped", "\xff 1/tcp ok", map[string]int{}},
+		{"invalid utf-8 name skipped", "\xff 1/tcp ok", map[string]int{"ok/tcp": 1}},
+		{"slash in name skipped", "a/b 1/tcp c", map[string]int{"c/tcp": 1}},
+		{"slash alone", "/ 0/0", map[string]int{}},
 		{"invalid utf-8 alias skipped", "a 1/tcp \xff b", map[string]int{"a/tcp": 1, "b/tcp": 1}},
 		{"huge number", "a 99999999999999999999999/tcp", map[string]int{}},
 	}
