@@ -3,7 +3,9 @@ package networking_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"testing"
 
@@ -207,4 +209,19 @@ func TestGetEndpointPairs(t *testing.T) {
 	wantInvalidArg(t, err, "remoteServiceName")
 	_, err = r.GetEndpointPairs(ctx, "tcp", mustHost(t, "never-queried.example"), "nosuchservice", networking.SortNone)
 	wantSocketError(t, err, socketerror.ClassTypeNotFound, 0)
+}
+
+// TestLookupAddrsDNSTimeout checks the status of a DNS server that does
+// not answer in time: the resolver's dial fails with a time-out, without
+// any packet sent.
+func TestLookupAddrsDNSTimeout(t *testing.T) {
+	t.Parallel()
+	r := &networking.Resolver{DNS: &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+			return nil, &net.OpError{Op: "dial", Net: network, Err: os.ErrDeadlineExceeded}
+		},
+	}}
+	_, err := r.LookupAddrs(context.Background(), mustHost(t, "slow.test."))
+	wantSocketError(t, err, socketerror.NonAuthoritativeHostNotFound, 0)
 }

@@ -98,9 +98,9 @@ func (s *Services) load() {
 // A service of ASCII decimal digits only is a port number, 0 to 65535
 // (leading zeros allowed, as getaddrinfo(3) does). Anything else is a name
 // or alias from the services file for that protocol, compared exactly, case
-// included, as glibc does (Go's net package compares without case; netrun
-// follows glibc). If the file does not name it, the built-in table is
-// asked.
+// included, as glibc's getservbyname does ("HTTP" is not "http"; Go's net
+// package lowercases the name first, netrun follows glibc). If the file
+// does not name it, the built-in table is asked.
 //
 // Errors: an empty service, one with whitespace, control characters, '#'
 // or '/' (which no services file entry can hold), a signed or hexadecimal
@@ -195,8 +195,8 @@ func parsePort(service string) (port int, isNum bool, reason string) {
 // Each line is "name port/protocol [alias ...]", fields separated by
 // blanks (space, tab, CR, VT, FF, as isspace(3) in the C locale); '#'
 // starts a comment that runs to the end of the line. A line whose port is
-// not decimal 0-65535 (glibc would also take octal and hexadecimal and
-// wrap large values), or that lacks the protocol, is skipped. Names and
+// not decimal 0-65535 (glibc's strtoul would also take a sign and wrap
+// values past 65535), or that lacks the protocol, is skipped. Names and
 // aliases that are not valid UTF-8 or that contain '/' are left out,
 // since no lookup could name them, so every key has exactly one '/'. When
 // a name appears twice for one protocol, the first entry wins, as with
