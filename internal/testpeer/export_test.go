@@ -1,0 +1,4 @@
+package testpeer
+
+// Exported for tests only.
+var LeakedGoroutines = leakedGoroutines
