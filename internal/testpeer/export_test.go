@@ -1,4 +1,7 @@
 package testpeer
 
 // Exported for tests only.
-var LeakedGoroutines = leakedGoroutines
+var (
+	LeakedGoroutines = leakedGoroutines
+	RunPattern       = runPattern
+)
