@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -207,5 +208,146 @@ func BenchmarkStreamSocketReadWrite(b *testing.B) {
 			got += buf.Len()
 			buf.Release()
 		}
+	}
+}
+
+// rawUDPEcho serves UDP echo on a net.UDPConn.
+func rawUDPEcho(b *testing.B) (addr string, stop func()) {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 64<<10)
+		for {
+			n, from, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			c.WriteToUDPAddrPort(buf[:n], from)
+		}
+	}()
+	return c.LocalAddr().String(), func() { c.Close(); <-done }
+}
+
+// runtimeUDPEcho serves UDP echo on a DatagramSocket: each datagram is
+// written back through an output stream to its sender, made the first time
+// that sender is seen, as a script keeps one per peer.
+func runtimeUDPEcho(b *testing.B) (addr string, stop func()) {
+	d := sockets.NewDatagramSocket()
+	streams := map[netip.AddrPort]*sockets.DatagramOutputStream{}
+	ctx := context.Background()
+	d.MessageReceived().Add(func(a *sockets.DatagramSocketMessageReceivedEventArgs) {
+		from := a.RemoteAddrPort()
+		out, ok := streams[from]
+		if !ok {
+			var err error
+			if out, err = d.GetOutputStream(ctx, a.RemoteAddress(), a.RemotePort()); err != nil {
+				b.Error(err)
+				return
+			}
+			streams[from] = out
+		}
+		out.Write(ctx, a.Data())
+	})
+	h, _ := networkingHost("127.0.0.1")
+	if err := d.BindEndpoint(ctx, h, ""); err != nil {
+		b.Fatal(err)
+	}
+	return "127.0.0.1:" + d.Information().LocalPort(), func() { d.Close() }
+}
+
+// BenchmarkUDPEcho reports msgs/s through the DatagramSocket echo server
+// and through the raw net.UDPConn one, and their ratio runtime/raw. Each
+// client connection keeps one datagram in flight.
+func BenchmarkUDPEcho(b *testing.B) {
+	for _, w := range []struct{ conns, size, msgs int }{{1, 64, 2000}, {32, 64, 200}, {32, 1400, 100}} {
+		b.Run(fmt.Sprintf("conns=%d/size=%d", w.conns, w.size), func(b *testing.B) {
+			rawAddr, stopRaw := rawUDPEcho(b)
+			defer stopRaw()
+			rtAddr, stopRT := runtimeUDPEcho(b)
+			defer stopRT()
+			raw := dialUDPClients(b, rawAddr, w.conns, w.size)
+			defer raw.close()
+			rt := dialUDPClients(b, rtAddr, w.conns, w.size)
+			defer rt.close()
+			raw.round(b, w.msgs)
+			rt.round(b, w.msgs)
+
+			b.ResetTimer()
+			var rawTime, rtTime time.Duration
+			for i := 0; i < b.N; i++ {
+				if i%2 == 0 {
+					rawTime += raw.round(b, w.msgs)
+					rtTime += rt.round(b, w.msgs)
+				} else {
+					rtTime += rt.round(b, w.msgs)
+					rawTime += raw.round(b, w.msgs)
+				}
+			}
+			total := float64(b.N * w.conns * w.msgs)
+			b.ReportMetric(total/rawTime.Seconds(), "raw-msgs/s")
+			b.ReportMetric(total/rtTime.Seconds(), "runtime-msgs/s")
+			b.ReportMetric(rawTime.Seconds()/rtTime.Seconds(), "runtime/raw")
+		})
+	}
+}
+
+// udpClients are connected UDP sockets doing ping-pong with an echo server.
+type udpClients struct {
+	conns []*net.UDPConn
+	size  int
+}
+
+func dialUDPClients(b *testing.B, addr string, conns, size int) *udpClients {
+	u := &udpClients{size: size}
+	ra, err := net.ResolveUDPAddr("udp4", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < conns; i++ {
+		c, err := net.DialUDP("udp4", nil, ra)
+		if err != nil {
+			b.Fatal(err)
+		}
+		u.conns = append(u.conns, c)
+	}
+	return u
+}
+
+// round sends msgs datagrams on every connection, each awaiting its echo.
+// A lost datagram (none are expected on loopback) fails the benchmark
+// after a second rather than hanging it.
+func (u *udpClients) round(b *testing.B, msgs int) time.Duration {
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, c := range u.conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out := make([]byte, u.size)
+			in := make([]byte, u.size+1)
+			for i := 0; i < msgs; i++ {
+				if _, err := c.Write(out); err != nil {
+					b.Error(err)
+					return
+				}
+				c.SetReadDeadline(time.Now().Add(time.Second))
+				if n, err := c.Read(in); err != nil || n != u.size {
+					b.Errorf("echo: %d bytes, %v", n, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start)
+}
+
+func (u *udpClients) close() {
+	for _, c := range u.conns {
+		c.Close()
 	}
 }
