@@ -260,3 +260,75 @@ func TestReadWriteAllocs(t *testing.T) {
 		t.Fatalf("a write and a read allocate %.2f times per message", a)
 	}
 }
+
+// TestListenerCloseKeepsAccepted binds every interface with an ephemeral
+// port, accepts an IPv4 and an IPv6 client, closes the listener and checks
+// that both accepted sockets still work while new connects are refused.
+func TestListenerCloseKeepsAccepted(t *testing.T) {
+	l := sockets.NewStreamSocketListener()
+	defer l.Close()
+	accepted := make(chan *sockets.StreamSocket, 2)
+	l.ConnectionReceived().Add(func(a *sockets.ConnectionReceivedEventArgs) { accepted <- a.Socket })
+	must(t, l.BindServiceName(testCtx(t), "", sockets.PlainSocket))
+	port := l.Information().LocalPort()
+	if port == "" || port == "0" {
+		t.Fatalf("LocalPort = %q after an ephemeral bind", port)
+	}
+	wantHResult(t, l.BindServiceName(testCtx(t), "", sockets.PlainSocket), socketerror.EIllegalMethodCall)
+	var clients []net.Conn
+	for _, addr := range []string{"127.0.0.1", "::1"} {
+		c, err := net.Dial("tcp", net.JoinHostPort(addr, port))
+		if err != nil {
+			t.Fatalf("dial %s: %v", addr, err)
+		}
+		defer c.Close()
+		clients = append(clients, c)
+	}
+	servers := []*sockets.StreamSocket{<-accepted, <-accepted}
+	must(t, l.Close())
+	if _, err := net.Dial("tcp4", "127.0.0.1:"+port); err == nil {
+		t.Fatal("connect succeeded after the listener closed")
+	}
+	for i, c := range clients {
+		s := servers[i]
+		defer s.Close()
+		if _, err := c.Write([]byte("after close")); err != nil {
+			t.Fatal(err)
+		}
+		got := readN(t, s, len("after close"))
+		write(t, s, strings.ToUpper(got))
+		buf := make([]byte, len(got))
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "AFTER CLOSE" {
+			t.Fatalf("accepted socket after listener Close: %q, %v", buf, err)
+		}
+	}
+}
+
+// TestBandwidthStatistics sends a few megabytes and expects the kernel's
+// delivery-rate estimate to show up.
+func TestBandwidthStatistics(t *testing.T) {
+	addr := testpeer.TCPEchoServer(t, "tcp4", "127.0.0.1")
+	s := connect(t, nil, addr, sockets.PlainSocket)
+	if bw := s.Information().BandwidthStatistics(); bw.InboundBitsPerSecondInstability != 0 || bw.OutboundBitsPerSecondInstability != 0 {
+		t.Fatalf("instability fields must be zero on Linux: %+v", bw)
+	}
+	chunk := bytes.Repeat([]byte("x"), 64<<10)
+	for i := 0; i < 32; i++ {
+		if _, err := s.OutputStream().Write(testCtx(t), chunk); err != nil {
+			t.Fatal(err)
+		}
+		readN(t, s, len(chunk))
+	}
+	bw := s.Information().BandwidthStatistics()
+	if bw.OutboundBitsPerSecond == 0 {
+		t.Fatalf("OutboundBitsPerSecond = 0 after 2 MiB: %+v", bw)
+	}
+	rtt := s.Information().RoundTripTimeStatistics()
+	if rtt.Max < rtt.Sum || rtt.Min == 0 {
+		t.Fatalf("RoundTripTimeStatistics inconsistent: %+v", rtt)
+	}
+	s.Close()
+	if s.Information().BandwidthStatistics() != (sockets.BandwidthStatistics{}) {
+		t.Fatal("statistics of a closed socket are not zero")
+	}
+}
