@@ -18,6 +18,34 @@ import (
 // run: each b.N iteration drives one round of the workload through both
 // servers in turn, so the ratio is immune to drift of the machine.
 
+// rounder runs one round of an echo workload and says how long it took.
+type rounder interface {
+	round(b *testing.B, msgs int) time.Duration
+}
+
+// compareRounds warms both servers up, then runs b.N rounds through each,
+// alternating which goes first, and reports both rates and their ratio.
+// perRound is the number of messages one round echoes.
+func compareRounds(b *testing.B, raw, rt rounder, perRound, msgs int) {
+	raw.round(b, msgs)
+	rt.round(b, msgs)
+	b.ResetTimer()
+	var rawTime, rtTime time.Duration
+	for i := 0; i < b.N; i++ {
+		if i%2 == 0 {
+			rawTime += raw.round(b, msgs)
+			rtTime += rt.round(b, msgs)
+		} else {
+			rtTime += rt.round(b, msgs)
+			rawTime += raw.round(b, msgs)
+		}
+	}
+	total := float64(b.N * perRound)
+	b.ReportMetric(total/rawTime.Seconds(), "raw-msgs/s")
+	b.ReportMetric(total/rtTime.Seconds(), "runtime-msgs/s")
+	b.ReportMetric(rawTime.Seconds()/rtTime.Seconds(), "runtime/raw")
+}
+
 // rawTCPEcho serves echo on a net.Listener, one goroutine per connection.
 func rawTCPEcho(b *testing.B) (addr string, stop func()) {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
@@ -155,24 +183,7 @@ func BenchmarkTCPEcho(b *testing.B) {
 			defer raw.close()
 			rt := dialEchoClients(b, rtAddr, w.conns, w.size)
 			defer rt.close()
-			raw.round(b, w.msgs) // warm up both
-			rt.round(b, w.msgs)
-
-			b.ResetTimer()
-			var rawTime, rtTime time.Duration
-			for i := 0; i < b.N; i++ {
-				if i%2 == 0 {
-					rawTime += raw.round(b, w.msgs)
-					rtTime += rt.round(b, w.msgs)
-				} else {
-					rtTime += rt.round(b, w.msgs)
-					rawTime += raw.round(b, w.msgs)
-				}
-			}
-			total := float64(b.N * w.conns * w.msgs)
-			b.ReportMetric(total/rawTime.Seconds(), "raw-msgs/s")
-			b.ReportMetric(total/rtTime.Seconds(), "runtime-msgs/s")
-			b.ReportMetric(rawTime.Seconds()/rtTime.Seconds(), "runtime/raw")
+			compareRounds(b, raw, rt, w.conns*w.msgs, w.msgs)
 			b.SetBytes(int64(2 * w.conns * w.msgs * w.size))
 		})
 	}
@@ -273,24 +284,7 @@ func BenchmarkUDPEcho(b *testing.B) {
 			defer raw.close()
 			rt := dialUDPClients(b, rtAddr, w.conns, w.size)
 			defer rt.close()
-			raw.round(b, w.msgs)
-			rt.round(b, w.msgs)
-
-			b.ResetTimer()
-			var rawTime, rtTime time.Duration
-			for i := 0; i < b.N; i++ {
-				if i%2 == 0 {
-					rawTime += raw.round(b, w.msgs)
-					rtTime += rt.round(b, w.msgs)
-				} else {
-					rtTime += rt.round(b, w.msgs)
-					rawTime += raw.round(b, w.msgs)
-				}
-			}
-			total := float64(b.N * w.conns * w.msgs)
-			b.ReportMetric(total/rawTime.Seconds(), "raw-msgs/s")
-			b.ReportMetric(total/rtTime.Seconds(), "runtime-msgs/s")
-			b.ReportMetric(rawTime.Seconds()/rtTime.Seconds(), "runtime/raw")
+			compareRounds(b, raw, rt, w.conns*w.msgs, w.msgs)
 		})
 	}
 }

@@ -108,9 +108,8 @@ type DatagramSocket struct {
 	raw       syscall.RawConn
 	local     netip.AddrPort // as bound, unmapped, with the port the kernel chose
 	dualStack bool           // AF_INET6 bound to [::]: reaches IPv4 peers too
-	loops     int            // 1 while the receive goroutine runs outside a handler
-	loopsDone *sync.Cond     // signalled when loops drops
 
+	loops     eventLoops                     // the receive goroutine
 	remote    atomic.Pointer[netip.AddrPort] // set once by Connect, unmapped
 	writeLock fifoLock                       // writes and flushes queue on it
 	closing   atomic.Bool                    // Close has begun
@@ -153,7 +152,6 @@ func (e *Env) NewDatagramSocket() *DatagramSocket {
 	d.ctl = DatagramSocketControl{d: d, hopLimit: defaultHopLimit}
 	d.output = DatagramOutputStream{d: d, connected: true}
 	d.closeCtx, d.closeNow = context.WithCancel(context.Background())
-	d.loopsDone = sync.NewCond(&d.mu)
 	return d
 }
 
@@ -294,7 +292,7 @@ func (d *DatagramSocket) bindLocked(ctx context.Context, op string, local netip.
 	d.local = netip.AddrPortFrom(bound.Addr().Unmap(), bound.Port())
 	d.state = datagramBound
 	d.info.setLocal(d.local)
-	d.loops = 1
+	d.loops.start(1)
 	go d.receiveLoop(conn)
 	return nil
 }
@@ -593,7 +591,7 @@ func (d *DatagramSocket) setupError(ctx context.Context, op, addr string, err er
 // receiveLoop reads datagrams from conn and raises MessageReceived for
 // each, until Close. It reads only while a handler is registered.
 func (d *DatagramSocket) receiveLoop(conn *net.UDPConn) {
-	defer d.loopExit()
+	defer d.loops.exit()
 	rx := &d.rx
 	rx.buf = make([]byte, datagramBufferSize)
 	rx.oob = make([]byte, datagramOOBSize)
@@ -641,7 +639,7 @@ func (d *DatagramSocket) receiveLoop(conn *net.UDPConn) {
 			local:  dgramPktinfoAddr(rx.oob[:oobn]),
 			data:   rx.buf[:n:n],
 		}
-		raised := d.dispatch(&rx.args)
+		raised := raise(&d.loops, &d.messageReceived, &rx.args, d.closeCtx.Done())
 		rx.args = DatagramSocketMessageReceivedEventArgs{}
 		if !raised {
 			return
@@ -661,43 +659,6 @@ func (d *DatagramSocket) dropRefused(log *slog.Logger, from netip.AddrPort, err 
 	}
 	log.Debug("dropped datagrams the guard refused", "count", rx.refusedNow, "last_sender", from.String(), "err", err)
 	rx.lastLog, rx.refusedNow = now, 0
-}
-
-// dispatch raises MessageReceived, waiting for a handler if the last one
-// was removed since the datagram was read. It reports false if the socket
-// closed first. While handlers run the loop does not count as running, so
-// that a handler may Close the socket without waiting for itself.
-func (d *DatagramSocket) dispatch(args *DatagramSocketMessageReceivedEventArgs) bool {
-	d.setInHandler(true)
-	defer d.setInHandler(false)
-	for {
-		if d.messageReceived.Raise(args) {
-			return true
-		}
-		select {
-		case <-d.messageReceived.Ready():
-		case <-d.closeCtx.Done():
-			return false
-		}
-	}
-}
-
-func (d *DatagramSocket) setInHandler(in bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if in {
-		d.loops--
-		d.loopsDone.Broadcast()
-	} else {
-		d.loops++
-	}
-}
-
-func (d *DatagramSocket) loopExit() {
-	d.mu.Lock()
-	d.loops--
-	d.loopsDone.Broadcast()
-	d.mu.Unlock()
 }
 
 // CancelIO ends every pending write with OperationAborted and returns once
@@ -747,11 +708,7 @@ func (d *DatagramSocket) Close() error {
 	if conn != nil {
 		conn.Close()
 	}
-	d.mu.Lock()
-	for d.loops > 0 {
-		d.loopsDone.Wait()
-	}
-	d.mu.Unlock()
+	d.loops.wait()
 	return nil
 }
 

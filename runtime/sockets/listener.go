@@ -56,10 +56,8 @@ type StreamSocketListener struct {
 	listeners []*net.TCPListener
 	tlsConfig *tls.Config
 	level     SocketProtectionLevel
-	loops     int        // accept loops running and not inside a handler
-	loopsDone *sync.Cond // signalled when loops drops
 
-	handlers sync.RWMutex // read-held while handlers run; CancelIO write-locks it
+	loops eventLoops // the accept goroutines
 }
 
 // NewStreamSocketListener returns an unbound listener with the zero Env.
@@ -70,7 +68,6 @@ func (e *Env) NewStreamSocketListener() *StreamSocketListener {
 	l := &StreamSocketListener{env: e, done: make(chan struct{})}
 	l.ctl = StreamSocketListenerControl{l: l, noDelay: true, hopLimit: defaultHopLimit}
 	l.info.l = l
-	l.loopsDone = sync.NewCond(&l.mu)
 	return l
 }
 
@@ -189,7 +186,7 @@ func (l *StreamSocketListener) bind(ctx context.Context, op string, host *networ
 	l.state = stateConnected
 	l.listeners, l.tlsConfig, l.level = lns, cfg, level
 	l.info.port = strconv.Itoa(port)
-	l.loops = len(lns)
+	l.loops.start(len(lns))
 	for _, ln := range lns {
 		go l.acceptLoop(ln, &opts)
 	}
@@ -200,7 +197,7 @@ func (l *StreamSocketListener) bind(ctx context.Context, op string, host *networ
 func (l *StreamSocketListener) acceptLoop(ln *net.TCPListener, opts *controlSnapshot) {
 	log := l.env.logger().With("listener", ln.Addr().String())
 	var backoff time.Duration
-	defer l.loopExit()
+	defer l.loops.exit()
 	for {
 		select {
 		case <-l.connectionReceived.Ready():
@@ -237,44 +234,10 @@ func (l *StreamSocketListener) acceptLoop(ln *net.TCPListener, opts *controlSnap
 	}
 }
 
-// dispatch raises ConnectionReceived, waiting for a handler if the last
-// one was removed meanwhile. It reports false if the listener closed
-// first. While handlers run the loop does not count as running, so that a
-// handler may Close the listener without waiting for itself.
+// dispatch raises ConnectionReceived; it reports false if the listener
+// closed before a handler took the connection.
 func (l *StreamSocketListener) dispatch(args *ConnectionReceivedEventArgs) bool {
-	l.setInHandler(true)
-	defer l.setInHandler(false)
-	for {
-		l.handlers.RLock()
-		raised := l.connectionReceived.Raise(args)
-		l.handlers.RUnlock()
-		if raised {
-			return true
-		}
-		select {
-		case <-l.connectionReceived.Ready():
-		case <-l.done:
-			return false
-		}
-	}
-}
-
-func (l *StreamSocketListener) setInHandler(in bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if in {
-		l.loops--
-		l.loopsDone.Broadcast()
-	} else {
-		l.loops++
-	}
-}
-
-func (l *StreamSocketListener) loopExit() {
-	l.mu.Lock()
-	l.loops--
-	l.loopsDone.Broadcast()
-	l.mu.Unlock()
+	return raise(&l.loops, &l.connectionReceived, args, l.done)
 }
 
 // accepted makes a StreamSocket of an accepted connection.
@@ -314,8 +277,8 @@ func (l *StreamSocketListener) accepted(c *net.TCPConn, opts *controlSnapshot) (
 func (l *StreamSocketListener) CancelIO(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
-		l.handlers.Lock()
-		l.handlers.Unlock()
+		l.loops.handlers.Lock()
+		l.loops.handlers.Unlock()
 		close(done)
 	}()
 	select {
@@ -344,11 +307,7 @@ func (l *StreamSocketListener) Close() error {
 	for _, ln := range lns {
 		ln.Close()
 	}
-	l.mu.Lock()
-	for l.loops > 0 {
-		l.loopsDone.Wait()
-	}
-	l.mu.Unlock()
+	l.loops.wait()
 	return nil
 }
 

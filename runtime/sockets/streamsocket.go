@@ -467,15 +467,11 @@ func (s *StreamSocket) UpgradeToSsl(ctx context.Context, level SocketProtectionL
 	if validationHostName == nil {
 		return socketerror.InvalidArg(op, "validationHostName", "must not be nil")
 	}
-	// Hold both stream locks, so no read or write runs during the handshake.
-	if err := s.readLock.lock(ctx); err != nil {
-		return ctxError(ctx, op, "", err)
+	// No read or write may run during the handshake.
+	if err := s.lockStreams(ctx, op); err != nil {
+		return err
 	}
-	defer s.readLock.unlock()
-	if err := s.writeLock.lock(ctx); err != nil {
-		return ctxError(ctx, op, "", err)
-	}
-	defer s.writeLock.unlock()
+	defer s.unlockStreams()
 
 	s.mu.Lock()
 	switch {
@@ -531,16 +527,30 @@ func (s *StreamSocket) CancelIO(ctx context.Context) error {
 	}
 	s.cancelGen.Add(1)
 	conn.SetDeadline(aLongTimeAgo)
+	if err := s.lockStreams(ctx, op); err != nil {
+		return err
+	}
+	defer s.unlockStreams()
+	conn.SetDeadline(time.Time{})
+	return nil
+}
+
+// lockStreams takes its turn on both the read and the write queue, so that
+// every read and write issued before it has returned.
+func (s *StreamSocket) lockStreams(ctx context.Context, op string) error {
 	if err := s.readLock.lock(ctx); err != nil {
 		return ctxError(ctx, op, "", err)
 	}
-	defer s.readLock.unlock()
 	if err := s.writeLock.lock(ctx); err != nil {
+		s.readLock.unlock()
 		return ctxError(ctx, op, "", err)
 	}
-	defer s.writeLock.unlock()
-	conn.SetDeadline(time.Time{})
 	return nil
+}
+
+func (s *StreamSocket) unlockStreams() {
+	s.writeLock.unlock()
+	s.readLock.unlock()
 }
 
 // Close closes the socket: pending reads end with OperationAborted, writes
