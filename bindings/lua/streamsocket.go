@@ -1,0 +1,339 @@
+package lua
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/hex"
+	"io"
+
+	glua "github.com/yuin/gopher-lua"
+
+	"github.com/netrun/netrun/runtime/networking"
+	"github.com/netrun/netrun/runtime/sockets"
+)
+
+// lStreamSocket is a StreamSocket as one worker sees it. Its companion
+// objects are made once, so s.Control == s.Control in Lua.
+type lStreamSocket struct {
+	v                                *vm
+	s                                *sockets.StreamSocket
+	ud, control, info, input, output *glua.LUserData
+}
+
+func (v *vm) newStreamSocket(L *glua.LState, s *sockets.StreamSocket) *lStreamSocket {
+	ls := &lStreamSocket{v: v, s: s}
+	ls.ud = newObject(L, streamSocketClass, ls)
+	ls.control = newObject(L, streamControlClass, ls)
+	ls.info = newObject(L, streamInfoClass, ls)
+	ls.input = newObject(L, inputStreamClass, ls)
+	ls.output = newObject(L, outputStreamClass, ls)
+	v.owned.add(s)
+	return ls
+}
+
+func streamSocketModule(v *vm, L *glua.LState) *glua.LTable {
+	t := L.NewTable()
+	t.RawSetString("new", L.NewFunction(func(L *glua.LState) int {
+		L.Push(v.newStreamSocket(L, v.env.NewStreamSocket()).ud)
+		return 1
+	}))
+	t.RawSetString("GetEndpointPairsAsync", L.NewFunction(func(L *glua.LState) int {
+		const m = "StreamSocket.GetEndpointPairsAsync"
+		host := argHostName(L, 1, m, "remoteHostName")
+		service := argString(L, 2, m, "remoteServiceName")
+		sort := networking.HostNameSortOptions(optInt(L, 3, m, "sortOptions", 0, 2, 0))
+		op := v.startCtxLocked(L, m, func(ctx context.Context) (func(*glua.LState) []glua.LValue, error) {
+			pairs, err := v.env.GetEndpointPairs(ctx, host, service, sort)
+			return func(L *glua.LState) []glua.LValue { return []glua.LValue{endpointPairsValue(L, pairs)} }, err
+		})
+		L.Push(op.ud)
+		return 1
+	}))
+	return t
+}
+
+// argProtection returns argument n as a SocketProtectionLevel.
+func argProtection(L *glua.LState, n int, method string) sockets.SocketProtectionLevel {
+	return sockets.SocketProtectionLevel(optInt(L, n, method, "protectionLevel", 0, 9, 0))
+}
+
+var streamSocketClass = &class{
+	name: "StreamSocket",
+	methods: map[string]glua.LGFunction{
+		"ConnectAsync": func(L *glua.LState) int {
+			const m = "StreamSocket:ConnectAsync"
+			ls := self[*lStreamSocket](L, m)
+			var pair networking.EndpointPair
+			var level sockets.SocketProtectionLevel
+			if ep, ok := L.Get(2).(*glua.LUserData); ok {
+				if p, ok := ep.Value.(*endpointPair); ok {
+					pair = p.p
+					level = argProtection(L, 3, m)
+				}
+			}
+			if pair.RemoteHostName == nil {
+				pair.RemoteHostName = argHostName(L, 2, m, "remoteHostName")
+				pair.RemoteServiceName = argString(L, 3, m, "remoteServiceName")
+				level = argProtection(L, 4, m)
+			}
+			op := ls.v.startCtxLocked(L, m, func(ctx context.Context) (func(*glua.LState) []glua.LValue, error) {
+				return nil, ls.s.ConnectEndpointPair(ctx, pair, level)
+			})
+			L.Push(op.ud)
+			return 1
+		},
+		"UpgradeToSslAsync": func(L *glua.LState) int {
+			const m = "StreamSocket:UpgradeToSslAsync"
+			ls := self[*lStreamSocket](L, m)
+			level := sockets.SocketProtectionLevel(argInt(L, 2, m, "protectionLevel", 0, 9))
+			host := argHostName(L, 3, m, "validationHostName")
+			op := ls.v.startCtxLocked(L, m, func(ctx context.Context) (func(*glua.LState) []glua.LValue, error) {
+				return nil, ls.s.UpgradeToSsl(ctx, level, host)
+			})
+			L.Push(op.ud)
+			return 1
+		},
+		"CancelIOAsync": func(L *glua.LState) int {
+			const m = "StreamSocket:CancelIOAsync"
+			ls := self[*lStreamSocket](L, m)
+			op := ls.v.startCtxLocked(L, m, func(ctx context.Context) (func(*glua.LState) []glua.LValue, error) {
+				return nil, ls.s.CancelIO(ctx)
+			})
+			L.Push(op.ud)
+			return 1
+		},
+		"Close": func(L *glua.LState) int {
+			ls := self[*lStreamSocket](L, "StreamSocket:Close")
+			ls.v.owned.remove(ls.s)
+			// Close may wait up to five seconds for writes in flight;
+			// never under the state's lock.
+			ls.v.addJobLocked(job{quick: true, run: func() []job { ls.s.Close(); return nil }})
+			return 0
+		},
+	},
+	getters: map[string]getter{
+		"Control":      func(L *glua.LState, o any) glua.LValue { return o.(*lStreamSocket).control },
+		"Information":  func(L *glua.LState, o any) glua.LValue { return o.(*lStreamSocket).info },
+		"InputStream":  func(L *glua.LState, o any) glua.LValue { return o.(*lStreamSocket).input },
+		"OutputStream": func(L *glua.LState, o any) glua.LValue { return o.(*lStreamSocket).output },
+	},
+	tostring: func(o any) string {
+		ls := o.(*lStreamSocket)
+		return "StreamSocket " + ls.s.Information().LocalPort() + " -> " + ls.s.Information().RemotePort()
+	},
+}
+
+var inputStreamClass = &class{
+	name: "InputStream",
+	methods: map[string]glua.LGFunction{
+		"ReadAsync": func(L *glua.LState) int {
+			const m = "InputStream:ReadAsync"
+			ls := self[*lStreamSocket](L, m)
+			count := int(argInt(L, 2, m, "count", 1, 64<<20))
+			opts := sockets.InputStreamOptions(optInt(L, 3, m, "options", 0, 2, int64(sockets.Partial)))
+			s := ls.s
+			op := ls.v.startLocked(L, m, false, func() { go s.CancelIO(context.Background()) },
+				func(context.Context) (func(*glua.LState) []glua.LValue, error) {
+					b, err := s.InputStream().ReadBuffer(context.Background(), count, opts)
+					if err == io.EOF {
+						return emptyStringResult, nil
+					}
+					if err != nil {
+						return nil, err
+					}
+					str := glua.LString(b.Bytes())
+					b.Release()
+					return func(*glua.LState) []glua.LValue { return []glua.LValue{str} }, nil
+				})
+			L.Push(op.ud)
+			return 1
+		},
+	},
+	tostring: func(o any) string { return "InputStream" },
+}
+
+func emptyStringResult(*glua.LState) []glua.LValue { return []glua.LValue{glua.LString("")} }
+
+var outputStreamClass = &class{
+	name: "OutputStream",
+	methods: map[string]glua.LGFunction{
+		"WriteAsync": func(L *glua.LState) int {
+			const m = "OutputStream:WriteAsync"
+			ls := self[*lStreamSocket](L, m)
+			data := argString(L, 2, m, "buffer")
+			s := ls.s
+			op := ls.v.startLocked(L, m, false, func() { go s.CancelIO(context.Background()) },
+				func(context.Context) (func(*glua.LState) []glua.LValue, error) {
+					n, err := s.OutputStream().Write(context.Background(), []byte(data))
+					return func(*glua.LState) []glua.LValue { return []glua.LValue{glua.LNumber(n)} }, err
+				})
+			L.Push(op.ud)
+			return 1
+		},
+		"FlushAsync": func(L *glua.LState) int {
+			const m = "OutputStream:FlushAsync"
+			ls := self[*lStreamSocket](L, m)
+			s := ls.s
+			op := ls.v.startLocked(L, m, false, nil, func(context.Context) (func(*glua.LState) []glua.LValue, error) {
+				return trueResult, s.OutputStream().Flush(context.Background())
+			})
+			L.Push(op.ud)
+			return 1
+		},
+	},
+	tostring: func(o any) string { return "OutputStream" },
+}
+
+func trueResult(*glua.LState) []glua.LValue { return []glua.LValue{glua.LTrue} }
+
+// controlProp builds a getter and setter pair for a Control property.
+func boolProp(get func(*lStreamSocket) bool, set func(*lStreamSocket, bool) error, name string) (getter, setter) {
+	return func(L *glua.LState, o any) glua.LValue { return glua.LBool(get(o.(*lStreamSocket))) },
+		func(L *glua.LState, o any, v glua.LValue) {
+			if err := set(o.(*lStreamSocket), valueBool(L, name, v)); err != nil {
+				raiseError(L, err)
+			}
+		}
+}
+
+func intProp(get func(*lStreamSocket) int64, set func(*lStreamSocket, int64) error, name string, lo, hi int64) (getter, setter) {
+	return func(L *glua.LState, o any) glua.LValue { return glua.LNumber(get(o.(*lStreamSocket))) },
+		func(L *glua.LState, o any, v glua.LValue) {
+			if err := set(o.(*lStreamSocket), valueInt(L, name, v, lo, hi)); err != nil {
+				raiseError(L, err)
+			}
+		}
+}
+
+var streamControlClass = func() *class {
+	c := &class{name: "StreamSocketControl", getters: map[string]getter{}, setters: map[string]setter{}}
+	add := func(name string, g getter, s setter) { c.getters[name], c.setters[name] = g, s }
+	ctl := func(ls *lStreamSocket) *sockets.StreamSocketControl { return ls.s.Control() }
+	g, s := boolProp(func(ls *lStreamSocket) bool { return ctl(ls).NoDelay() },
+		func(ls *lStreamSocket, v bool) error { return ctl(ls).SetNoDelay(v) }, "StreamSocketControl.NoDelay")
+	add("NoDelay", g, s)
+	g, s = boolProp(func(ls *lStreamSocket) bool { return ctl(ls).KeepAlive() },
+		func(ls *lStreamSocket, v bool) error { return ctl(ls).SetKeepAlive(v) }, "StreamSocketControl.KeepAlive")
+	add("KeepAlive", g, s)
+	g, s = boolProp(func(ls *lStreamSocket) bool { return ctl(ls).SerializeConnectionAttempts() },
+		func(ls *lStreamSocket, v bool) error { return ctl(ls).SetSerializeConnectionAttempts(v) }, "StreamSocketControl.SerializeConnectionAttempts")
+	add("SerializeConnectionAttempts", g, s)
+	g, s = intProp(func(ls *lStreamSocket) int64 { return int64(ctl(ls).OutboundBufferSizeInBytes()) },
+		func(ls *lStreamSocket, v int64) error { return ctl(ls).SetOutboundBufferSizeInBytes(uint32(v)) },
+		"StreamSocketControl.OutboundBufferSizeInBytes", 0, 1<<31)
+	add("OutboundBufferSizeInBytes", g, s)
+	g, s = intProp(func(ls *lStreamSocket) int64 { return int64(ctl(ls).OutboundUnicastHopLimit()) },
+		func(ls *lStreamSocket, v int64) error { return ctl(ls).SetOutboundUnicastHopLimit(uint8(v)) },
+		"StreamSocketControl.OutboundUnicastHopLimit", 1, 255)
+	add("OutboundUnicastHopLimit", g, s)
+	g, s = intProp(func(ls *lStreamSocket) int64 { return int64(ctl(ls).QualityOfService()) },
+		func(ls *lStreamSocket, v int64) error {
+			return ctl(ls).SetQualityOfService(sockets.SocketQualityOfService(v))
+		},
+		"StreamSocketControl.QualityOfService", 0, 1)
+	add("QualityOfService", g, s)
+	g, s = intProp(func(ls *lStreamSocket) int64 { return int64(ctl(ls).MinProtectionLevel()) },
+		func(ls *lStreamSocket, v int64) error {
+			return ctl(ls).SetMinProtectionLevel(sockets.SocketProtectionLevel(v))
+		},
+		"StreamSocketControl.MinProtectionLevel", 0, 9)
+	add("MinProtectionLevel", g, s)
+	c.getters["IgnorableServerCertificateErrors"] = func(L *glua.LState, o any) glua.LValue {
+		ls := o.(*lStreamSocket)
+		return newObject(L, vectorClass, &vector{
+			name: "IgnorableServerCertificateErrors",
+			get: func() []glua.LValue {
+				var out []glua.LValue
+				for _, r := range ctl(ls).IgnorableServerCertificateErrors() {
+					out = append(out, glua.LNumber(r))
+				}
+				return out
+			},
+			set: func(L *glua.LState, vals []glua.LValue) {
+				var rs []sockets.ChainValidationResult
+				for _, v := range vals {
+					rs = append(rs, sockets.ChainValidationResult(valueInt(L, "IgnorableServerCertificateErrors", v, 0, 13)))
+				}
+				if err := ctl(ls).SetIgnorableServerCertificateErrors(rs); err != nil {
+					raiseError(L, err)
+				}
+			},
+		})
+	}
+	return c
+}()
+
+var streamInfoClass = &class{
+	name: "StreamSocketInformation",
+	getters: map[string]getter{
+		"LocalAddress":      func(L *glua.LState, o any) glua.LValue { return hostNameValue(L, info(o).LocalAddress()) },
+		"LocalPort":         func(L *glua.LState, o any) glua.LValue { return glua.LString(info(o).LocalPort()) },
+		"RemoteAddress":     func(L *glua.LState, o any) glua.LValue { return hostNameValue(L, info(o).RemoteAddress()) },
+		"RemotePort":        func(L *glua.LState, o any) glua.LValue { return glua.LString(info(o).RemotePort()) },
+		"RemoteHostName":    func(L *glua.LState, o any) glua.LValue { return hostNameValue(L, info(o).RemoteHostName()) },
+		"RemoteServiceName": func(L *glua.LState, o any) glua.LValue { return glua.LString(info(o).RemoteServiceName()) },
+		"ProtectionLevel":   func(L *glua.LState, o any) glua.LValue { return glua.LNumber(info(o).ProtectionLevel()) },
+		"ServerCertificate": func(L *glua.LState, o any) glua.LValue { return certificateValue(L, info(o).ServerCertificate()) },
+		"ServerCertificateErrorSeverity": func(L *glua.LState, o any) glua.LValue {
+			return glua.LNumber(info(o).ServerCertificateErrorSeverity())
+		},
+		"ServerCertificateErrors": func(L *glua.LState, o any) glua.LValue {
+			t := L.NewTable()
+			for _, e := range info(o).ServerCertificateErrors() {
+				t.Append(glua.LNumber(e))
+			}
+			return t
+		},
+		"ServerIntermediateCertificates": func(L *glua.LState, o any) glua.LValue {
+			t := L.NewTable()
+			for _, c := range info(o).ServerIntermediateCertificates() {
+				t.Append(certificateValue(L, c))
+			}
+			return t
+		},
+		"RoundTripTimeStatistics": func(L *glua.LState, o any) glua.LValue {
+			r := info(o).RoundTripTimeStatistics()
+			t := L.NewTable()
+			t.RawSetString("Variance", glua.LNumber(r.Variance))
+			t.RawSetString("Max", glua.LNumber(r.Max))
+			t.RawSetString("Min", glua.LNumber(r.Min))
+			t.RawSetString("Sum", glua.LNumber(r.Sum))
+			return t
+		},
+		"BandwidthStatistics": func(L *glua.LState, o any) glua.LValue {
+			b := info(o).BandwidthStatistics()
+			t := L.NewTable()
+			t.RawSetString("OutboundBitsPerSecond", glua.LNumber(b.OutboundBitsPerSecond))
+			t.RawSetString("InboundBitsPerSecond", glua.LNumber(b.InboundBitsPerSecond))
+			t.RawSetString("OutboundBitsPerSecondInstability", glua.LNumber(b.OutboundBitsPerSecondInstability))
+			t.RawSetString("InboundBitsPerSecondInstability", glua.LNumber(b.InboundBitsPerSecondInstability))
+			t.RawSetString("OutboundBandwidthPeaked", glua.LBool(b.OutboundBandwidthPeaked))
+			t.RawSetString("InboundBandwidthPeaked", glua.LBool(b.InboundBandwidthPeaked))
+			return t
+		},
+		"SessionKey": func(L *glua.LState, o any) glua.LValue { return glua.LNil },
+	},
+}
+
+func info(o any) *sockets.StreamSocketInformation { return o.(*lStreamSocket).s.Information() }
+
+// certificateValue describes a certificate as a plain table (Subject,
+// Issuer, ValidFrom, ValidTo as Unix seconds, Thumbprint as hex SHA-1 is
+// not computed: SerialNumber instead, and DNSNames).
+func certificateValue(L *glua.LState, c *x509.Certificate) glua.LValue {
+	if c == nil {
+		return glua.LNil
+	}
+	t := L.NewTable()
+	t.RawSetString("Subject", glua.LString(c.Subject.String()))
+	t.RawSetString("Issuer", glua.LString(c.Issuer.String()))
+	t.RawSetString("ValidFrom", glua.LNumber(c.NotBefore.Unix()))
+	t.RawSetString("ValidTo", glua.LNumber(c.NotAfter.Unix()))
+	t.RawSetString("SerialNumber", glua.LString(hex.EncodeToString(c.SerialNumber.Bytes())))
+	names := L.NewTable()
+	for _, n := range c.DNSNames {
+		names.Append(glua.LString(n))
+	}
+	t.RawSetString("DnsNames", names)
+	return t
+}
