@@ -34,9 +34,11 @@ type listenerKey struct {
 }
 
 type sharedListener struct {
-	ln   *sockets.StreamSocketListener
-	subs []*lListener // guarded by hub.mu
-	next int
+	ln    *sockets.StreamSocketListener
+	ready chan struct{} // closed once the first bind has ended
+	err   error         // its error; set before ready closes
+	subs  []*lListener  // guarded by hub.mu
+	next  int
 }
 
 // bind subscribes l to the listener for key, making and binding it if this
@@ -46,9 +48,18 @@ func (h *listenerHub) bind(ctx context.Context, key listenerKey, l *lListener, h
 	if sl, ok := h.entries[key]; ok {
 		sl.subs = append(sl.subs, l)
 		h.mu.Unlock()
+		select {
+		case <-sl.ready:
+		case <-ctx.Done():
+			h.unsubscribe(l)
+			return nil, ctx.Err()
+		}
+		if sl.err != nil {
+			return nil, sl.err
+		}
 		return sl.ln, nil
 	}
-	sl := &sharedListener{ln: l.v.env.NewStreamSocketListener(), subs: []*lListener{l}}
+	sl := &sharedListener{ln: l.v.env.NewStreamSocketListener(), ready: make(chan struct{}), subs: []*lListener{l}}
 	if h.entries == nil {
 		h.entries = map[listenerKey]*sharedListener{}
 	}
@@ -69,6 +80,10 @@ func (h *listenerHub) bind(ctx context.Context, key listenerKey, l *lListener, h
 		delete(h.entries, key)
 		h.mu.Unlock()
 		sl.ln.Close()
+	}
+	sl.err = err
+	close(sl.ready)
+	if err != nil {
 		return nil, err
 	}
 	return sl.ln, nil

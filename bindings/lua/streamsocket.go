@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"io"
+	"unsafe"
 
 	glua "github.com/yuin/gopher-lua"
 
@@ -162,10 +163,18 @@ var outputStreamClass = &class{
 			ls := self[*lStreamSocket](L, m)
 			data := argString(L, 2, m, "buffer")
 			s := ls.s
+			// Most writes fit the socket buffer: complete them here, under
+			// the lock, so that await does not even yield.
+			n, all, err := s.OutputStream().TryWrite(unsafeBytes(data))
+			if all || err != nil {
+				L.Push(ls.v.doneLocked(L, m, []glua.LValue{glua.LNumber(n)}, err).ud)
+				return 1
+			}
+			rest := data[n:]
 			op := ls.v.startLocked(L, m, false, func() { go s.CancelIO(context.Background()) },
 				func(context.Context) (func(*glua.LState) []glua.LValue, error) {
-					n, err := s.OutputStream().Write(context.Background(), []byte(data))
-					return func(*glua.LState) []glua.LValue { return []glua.LValue{glua.LNumber(n)} }, err
+					w, err := s.OutputStream().Write(context.Background(), unsafeBytes(rest))
+					return func(*glua.LState) []glua.LValue { return []glua.LValue{glua.LNumber(n + w)} }, err
 				})
 			L.Push(op.ud)
 			return 1
@@ -185,6 +194,10 @@ var outputStreamClass = &class{
 }
 
 func trueResult(*glua.LState) []glua.LValue { return []glua.LValue{glua.LTrue} }
+
+// unsafeBytes views a Lua string's bytes without copying. The writes it
+// is used for only read the slice, and Lua strings are immutable.
+func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // controlProp builds a getter and setter pair for a Control property.
 func boolProp(get func(*lStreamSocket) bool, set func(*lStreamSocket, bool) error, name string) (getter, setter) {

@@ -50,6 +50,18 @@ func (l *fifoLock) lock(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// tryLock acquires l if no one holds it or waits for it.
+func (l *fifoLock) tryLock() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held {
+		return false
+	}
+	l.entered++
+	l.held = true
+	return true
+}
+
 // unlock releases l to the longest waiter, if any.
 func (l *fifoLock) unlock() {
 	l.mu.Lock()

@@ -140,6 +140,61 @@ func (out *OutputStream) Write(ctx context.Context, p []byte) (int, error) {
 	return n, err
 }
 
+// TryWrite writes as much of p as the kernel accepts at once, without
+// blocking, and reports how much it wrote and whether that was all of p.
+// It writes nothing, and returns (0, false, nil), when another write is
+// queued or in progress, or on a TLS connection; the caller then writes
+// the rest with Write. Bindings use it to complete a write without handing
+// it to another goroutine.
+func (out *OutputStream) TryWrite(p []byte) (int, bool, error) {
+	const op = "StreamSocket.OutputStream.TryWrite"
+	s := out.s
+	if len(p) == 0 {
+		return 0, true, nil
+	}
+	if !s.writeLock.tryLock() {
+		return 0, false, nil
+	}
+	defer s.writeLock.unlock()
+	gen := s.cancelGen.Load()
+	_, tc, err := s.ioConn(op, gen)
+	if err != nil {
+		return 0, false, err
+	}
+	if tc {
+		return 0, false, nil
+	}
+	s.wr.p, s.wr.n, s.wr.err = p, 0, nil
+	if err := s.raw.Write(s.wr.fn); err != nil {
+		s.wr.p = nil
+		return 0, false, s.ioError(context.Background(), op, gen, err)
+	}
+	n, werr := s.wr.n, s.wr.err
+	s.wr.p = nil
+	if werr != nil {
+		return n, false, s.ioError(context.Background(), op, gen, werr)
+	}
+	return n, n == len(p), nil
+}
+
+// rawWriteFD makes one non-blocking write attempt for TryWrite.
+func (s *StreamSocket) rawWriteFD(fd uintptr) bool {
+	for {
+		n, err := syscall.Write(int(fd), s.wr.p)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			s.wr.n = 0
+		case err != nil:
+			s.wr.err = err
+		default:
+			s.wr.n = n
+		}
+		return true
+	}
+}
+
 // Flush returns once every write issued before it has completed: WinRT's
 // FlushAsync. netrun keeps no write buffer of its own, so there is nothing
 // else to push.

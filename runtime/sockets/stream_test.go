@@ -332,3 +332,44 @@ func TestBandwidthStatistics(t *testing.T) {
 		t.Fatal("statistics of a closed socket are not zero")
 	}
 }
+
+func TestTryWrite(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s := connect(t, nil, ln.Addr().String(), sockets.PlainSocket)
+	peer, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	n, all, err := s.OutputStream().TryWrite([]byte("quick"))
+	if err != nil || !all || n != 5 {
+		t.Fatalf("TryWrite = %d, %v, %v", n, all, err)
+	}
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(peer, buf); err != nil || string(buf) != "quick" {
+		t.Fatalf("peer got %q, %v", buf, err)
+	}
+	// Fill the send and receive buffers: TryWrite stops short, never blocks.
+	chunk := bytes.Repeat([]byte("x"), 1<<20)
+	total := 0
+	for i := 0; i < 64; i++ {
+		n, all, err := s.OutputStream().TryWrite(chunk)
+		total += n
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !all {
+			break
+		}
+		if i == 63 {
+			t.Fatal("64 MiB written without the peer reading")
+		}
+	}
+	if total == 0 {
+		t.Fatal("TryWrite wrote nothing into empty buffers")
+	}
+}

@@ -98,6 +98,13 @@ type StreamSocket struct {
 		err    error
 		fn     func(fd uintptr) bool // s.rawReadFD, bound once
 	}
+	// TryWrite's state, under the write lock.
+	wr struct {
+		p   []byte
+		n   int
+		err error
+		fn  func(fd uintptr) bool // s.rawWriteFD, bound once
+	}
 }
 
 // NewStreamSocket returns a socket that is not connected yet, with the
@@ -113,6 +120,7 @@ func (e *Env) NewStreamSocket() *StreamSocket {
 	s.input.s = s
 	s.output.s = s
 	s.rd.fn = s.rawReadFD
+	s.wr.fn = s.rawWriteFD
 	return s
 }
 
