@@ -129,6 +129,10 @@ func (v *vm) doneLocked(L *glua.LState, name string, results []glua.LValue, err 
 	return op
 }
 
+// lastJobLocked returns the job most recently queued, so that a method can
+// give it a wait step.
+func (v *vm) lastJobLocked() *job { return &v.jobs[len(v.jobs)-1] }
+
 // completeLocked ends op, resumes its waiter and runs its Completed
 // handler.
 func (v *vm) completeLocked(op *operation, results []glua.LValue, err error) {

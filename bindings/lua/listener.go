@@ -30,9 +30,7 @@ func listenerModule(v *vm, L *glua.LState) *glua.LTable {
 		o.info = newObject(L, listenerInfoClass, o)
 		o.connectionReceived = newObject(L, eventClass, bindEvent(v, "StreamSocketListener.ConnectionReceived", &l.ev, o.ud,
 			func(L *glua.LState, a *sockets.ConnectionReceivedEventArgs) glua.LValue {
-				args := L.NewTable()
-				args.RawSetString("Socket", v.newStreamSocket(L, a.Socket).ud)
-				return args
+				return newObject(L, connectionReceivedArgsClass, v.newStreamSocket(L, a.Socket).ud)
 			},
 			func(a *sockets.ConnectionReceivedEventArgs) { a.Socket.Close() }))
 		v.owned.add(l)
@@ -134,6 +132,16 @@ var listenerClass = &class{
 		"ConnectionReceived": func(L *glua.LState, o any) glua.LValue { return o.(*lListenerObj).connectionReceived },
 	},
 	tostring: func(o any) string { return "StreamSocketListener" },
+}
+
+// connectionReceivedArgsClass is
+// StreamSocketListenerConnectionReceivedEventArgs: args.Socket. A userdata
+// rather than a table, which would cost an idle connection a hash map.
+var connectionReceivedArgsClass = &class{
+	name: "StreamSocketListenerConnectionReceivedEventArgs",
+	getters: map[string]getter{
+		"Socket": func(L *glua.LState, o any) glua.LValue { return o.(*glua.LUserData) },
+	},
 }
 
 var listenerInfoClass = &class{

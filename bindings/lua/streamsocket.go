@@ -14,7 +14,8 @@ import (
 )
 
 // lStreamSocket is a StreamSocket as one worker sees it. Its companion
-// objects are made once, so s.Control == s.Control in Lua.
+// objects are made on first use and then kept, so s.Control == s.Control
+// in Lua; an idle connection that never touched them pays nothing.
 type lStreamSocket struct {
 	v                                *vm
 	s                                *sockets.StreamSocket
@@ -24,12 +25,16 @@ type lStreamSocket struct {
 func (v *vm) newStreamSocket(L *glua.LState, s *sockets.StreamSocket) *lStreamSocket {
 	ls := &lStreamSocket{v: v, s: s}
 	ls.ud = newObject(L, streamSocketClass, ls)
-	ls.control = newObject(L, streamControlClass, ls)
-	ls.info = newObject(L, streamInfoClass, ls)
-	ls.input = newObject(L, inputStreamClass, ls)
-	ls.output = newObject(L, outputStreamClass, ls)
 	v.owned.add(s)
 	return ls
+}
+
+// companion returns *slot, making it of class c on first use.
+func (ls *lStreamSocket) companion(L *glua.LState, slot **glua.LUserData, c *class) *glua.LUserData {
+	if *slot == nil {
+		*slot = newObject(L, c, ls)
+	}
+	return *slot
 }
 
 func streamSocketModule(v *vm, L *glua.LState) *glua.LTable {
@@ -113,10 +118,22 @@ var streamSocketClass = &class{
 		},
 	},
 	getters: map[string]getter{
-		"Control":      func(L *glua.LState, o any) glua.LValue { return o.(*lStreamSocket).control },
-		"Information":  func(L *glua.LState, o any) glua.LValue { return o.(*lStreamSocket).info },
-		"InputStream":  func(L *glua.LState, o any) glua.LValue { return o.(*lStreamSocket).input },
-		"OutputStream": func(L *glua.LState, o any) glua.LValue { return o.(*lStreamSocket).output },
+		"Control": func(L *glua.LState, o any) glua.LValue {
+			ls := o.(*lStreamSocket)
+			return ls.companion(L, &ls.control, streamControlClass)
+		},
+		"Information": func(L *glua.LState, o any) glua.LValue {
+			ls := o.(*lStreamSocket)
+			return ls.companion(L, &ls.info, streamInfoClass)
+		},
+		"InputStream": func(L *glua.LState, o any) glua.LValue {
+			ls := o.(*lStreamSocket)
+			return ls.companion(L, &ls.input, inputStreamClass)
+		},
+		"OutputStream": func(L *glua.LState, o any) glua.LValue {
+			ls := o.(*lStreamSocket)
+			return ls.companion(L, &ls.output, outputStreamClass)
+		},
 	},
 	tostring: func(o any) string {
 		ls := o.(*lStreamSocket)
@@ -146,6 +163,7 @@ var inputStreamClass = &class{
 					b.Release()
 					return func(*glua.LState) []glua.LValue { return []glua.LValue{str} }, nil
 				})
+			ls.v.lastJobLocked().wait = func(ctx context.Context) { s.InputStream().WaitReadable(ctx) }
 			L.Push(op.ud)
 			return 1
 		},

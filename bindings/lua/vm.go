@@ -23,6 +23,12 @@ const (
 	registryMaxSize  = 64 << 10
 	registryGrowStep = 128
 	callStackSize    = 200
+	// threadRegistrySize is the registry a coroutine starts with: NewState
+	// refuses less than 128, but coroutines copy the state's Options, which
+	// may be lowered after NewState. A parked connection handler needs few
+	// slots; more are added in steps as needed.
+	threadRegistrySize = 24
+	threadGrowStep     = 32
 )
 
 // job is blocking work an operation started during a resume: it runs off
@@ -33,6 +39,11 @@ type job struct {
 	// quick jobs do not block for long (a UDP send) and may run on the
 	// goroutine that raises socket events; others get a goroutine there.
 	quick bool
+	// wait, if set, blocks until run is likely not to (a read's data has
+	// arrived). A goroutine started for the job calls it first, at the
+	// top of its stack, so that a connection waiting for data parks on a
+	// small stack.
+	wait func(ctx context.Context)
 }
 
 // vm is one worker of one script version: a Lua state, the lock every
@@ -99,6 +110,8 @@ func newVM(cfg vmConfig) *vm {
 		CallStackSize:       callStackSize,
 		MinimizeStackMemory: true,
 	})
+	L.Options.RegistrySize = threadRegistrySize
+	L.Options.RegistryGrowStep = threadGrowStep
 	ctx, stop := context.WithCancel(context.Background())
 	v := &vm{L: L, name: cfg.name, env: cfg.env, log: cfg.log, stdout: cfg.stdout,
 		budget: cfg.budget, ctx: ctx, stop: stop, engine: cfg.engine,
@@ -254,6 +267,9 @@ func (v *vm) goDrive(j job) {
 	v.wg.Add(1)
 	go func() {
 		defer v.wg.Done()
+		if j.wait != nil {
+			j.wait(v.ctx)
+		}
 		v.drive([]job{j})
 	}()
 }

@@ -271,6 +271,42 @@ func (s *StreamSocket) ioError(ctx context.Context, op string, gen uint64, err e
 	return socketerror.New(op, s.info.remoteString(), err)
 }
 
+// WaitReadable returns once the connection has bytes to read, has reached
+// end of stream or has failed, without reading anything, or when ctx ends
+// or the socket closes. On TLS connections it returns at once, since the
+// TLS layer may hold decrypted bytes. Bindings call it at the top of a
+// fresh goroutine, so that the goroutine parks with a small stack.
+func (in *InputStream) WaitReadable(ctx context.Context) error {
+	s := in.s
+	s.mu.Lock()
+	raw, tc := s.raw, s.tlsConn != nil
+	s.mu.Unlock()
+	if raw == nil || tc {
+		return nil
+	}
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { s.conn.SetReadDeadline(aLongTimeAgo) })
+		defer func() {
+			if !stop() {
+				s.conn.SetReadDeadline(time.Time{})
+			}
+		}()
+	}
+	return raw.Read(peekReadable)
+}
+
+// peekReadable reports whether fd has something for a read to return.
+func peekReadable(fd uintptr) bool {
+	var b [1]byte
+	for {
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		if err == syscall.EINTR {
+			continue
+		}
+		return err != syscall.EAGAIN
+	}
+}
+
 // rawRead reads into p straight from the descriptor, waiting in the
 // runtime's poller; it returns io.EOF at end of stream.
 func (s *StreamSocket) rawRead(p []byte) (int, error) {

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"sync"
@@ -18,11 +19,8 @@ import (
 type StreamSocketInformation struct {
 	s *StreamSocket
 
-	mu            sync.Mutex // guards the fields below
-	localAddr     *networking.HostName
-	localPort     string
-	remoteAddr    *networking.HostName
-	remotePort    string
+	mu            sync.Mutex     // guards the fields below
+	local, remote netip.AddrPort // unmapped; HostNames are made when asked for
 	remoteHost    *networking.HostName
 	remoteService string
 	protection    SocketProtectionLevel
@@ -44,13 +42,11 @@ func (i *StreamSocketInformation) setAddrs(local, remote net.Addr) {
 	defer i.mu.Unlock()
 	if la != nil {
 		ap := la.AddrPort()
-		i.localAddr = networking.HostNameFromAddr(ap.Addr().Unmap())
-		i.localPort = strconv.Itoa(int(ap.Port()))
+		i.local = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
 	if ra != nil {
 		ap := ra.AddrPort()
-		i.remoteAddr = networking.HostNameFromAddr(ap.Addr().Unmap())
-		i.remotePort = strconv.Itoa(int(ap.Port()))
+		i.remote = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
 }
 
@@ -69,38 +65,54 @@ func (i *StreamSocketInformation) setProtectionLevel(l SocketProtectionLevel) {
 func (i *StreamSocketInformation) remoteString() string {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if i.remoteAddr == nil {
+	if !i.remote.IsValid() {
 		return ""
 	}
-	return net.JoinHostPort(i.remoteAddr.CanonicalName(), i.remotePort)
+	return i.remote.String()
+}
+
+// addrHostName is the HostName of ap's address, or nil before connect.
+func addrHostName(ap netip.AddrPort) *networking.HostName {
+	if !ap.IsValid() {
+		return nil
+	}
+	return networking.HostNameFromAddr(ap.Addr())
+}
+
+// portString is ap's port in decimal, or "" before connect.
+func portString(ap netip.AddrPort) string {
+	if !ap.IsValid() {
+		return ""
+	}
+	return strconv.Itoa(int(ap.Port()))
 }
 
 // LocalAddress returns the local address of the connection.
 func (i *StreamSocketInformation) LocalAddress() *networking.HostName {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	return i.localAddr
+	return addrHostName(i.local)
 }
 
 // LocalPort returns the local port, as a decimal string.
 func (i *StreamSocketInformation) LocalPort() string {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	return i.localPort
+	return portString(i.local)
 }
 
 // RemoteAddress returns the peer's address.
 func (i *StreamSocketInformation) RemoteAddress() *networking.HostName {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	return i.remoteAddr
+	return addrHostName(i.remote)
 }
 
 // RemotePort returns the peer's port, as a decimal string.
 func (i *StreamSocketInformation) RemotePort() string {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	return i.remotePort
+	return portString(i.remote)
 }
 
 // RemoteHostName returns the host name passed to Connect.
