@@ -98,16 +98,22 @@ func (v *vm) startLocked(L *glua.LState, name string, quick bool, cancel func(),
 	op.cancel = cancel
 	v.addJobLocked(job{quick: quick, run: func() []job {
 		finish, err := work(v.ctx)
-		v.mu.Lock()
-		defer v.mu.Unlock()
-		var res []glua.LValue
-		if err == nil && finish != nil {
-			res = finish(v.L)
-		}
-		v.completeLocked(op, res, err)
-		return v.takeJobsLocked()
+		return v.finish(op, finish, err)
 	}})
 	return op
+}
+
+// finish completes op from a job: it takes the lock, builds the results,
+// resumes the waiter and returns the jobs that started.
+func (v *vm) finish(op *operation, finish func(L *glua.LState) []glua.LValue, err error) []job {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var res []glua.LValue
+	if err == nil && finish != nil {
+		res = finish(v.L)
+	}
+	v.completeLocked(op, res, err)
+	return v.takeJobsLocked()
 }
 
 // startCtxLocked is startLocked for work that is cancelled through its
@@ -128,10 +134,6 @@ func (v *vm) doneLocked(L *glua.LState, name string, results []glua.LValue, err 
 	v.completeLocked(op, results, err)
 	return op
 }
-
-// lastJobLocked returns the job most recently queued, so that a method can
-// give it a wait step.
-func (v *vm) lastJobLocked() *job { return &v.jobs[len(v.jobs)-1] }
 
 // completeLocked ends op, resumes its waiter and runs its Completed
 // handler.

@@ -29,6 +29,7 @@ type Engine struct {
 
 	prelude *glua.FunctionProto
 	hub     listenerHub
+	parker  parker
 
 	mu     sync.Mutex
 	protos map[string]compiled // path → last compiled content
@@ -64,6 +65,7 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 		e.stdout = os.Stdout
 	}
 	e.stdout = &lineWriter{w: e.stdout}
+	e.parker = parker{log: e.log, epfd: -1, wakefd: -1}
 	switch {
 	case e.budget == 0:
 		e.budget = time.Second

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	lua "github.com/netrun/netrun/bindings/lua"
 )
@@ -54,6 +55,14 @@ func TestIdleMemoryChild(t *testing.T) {
 	defer s.Stop()
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
+		if n, ok := strings.CutPrefix(in.Text(), "parked "); ok {
+			want, _ := strconv.Atoi(n)
+			for e.ParkedReads() < want {
+				time.Sleep(10 * time.Millisecond)
+			}
+			fmt.Println("parked")
+			continue
+		}
 		switch in.Text() {
 		case "rss":
 			runtime.GC()
@@ -130,6 +139,8 @@ func BenchmarkIdleConnectionRSS(b *testing.B) {
 			held = append(held, c)
 		}
 		next(fmt.Sprintf("conns %d", conns))
+		fmt.Fprintf(stdin, "parked %d\n", conns)
+		next("parked")
 		fmt.Fprintln(stdin, "rss")
 		b.Logf("after: %s", next("mem "))
 		after, _ := strconv.Atoi(next("rss "))

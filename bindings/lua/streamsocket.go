@@ -5,11 +5,13 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"io"
+	"sync/atomic"
 	"unsafe"
 
 	glua "github.com/yuin/gopher-lua"
 
 	"github.com/netrun/netrun/runtime/networking"
+	"github.com/netrun/netrun/runtime/socketerror"
 	"github.com/netrun/netrun/runtime/sockets"
 )
 
@@ -112,8 +114,13 @@ var streamSocketClass = &class{
 			ls := self[*lStreamSocket](L, "StreamSocket:Close")
 			ls.v.owned.remove(ls.s)
 			// Close may wait up to five seconds for writes in flight;
-			// never under the state's lock.
-			ls.v.addJobLocked(job{quick: true, run: func() []job { ls.s.Close(); return nil }})
+			// never under the state's lock. A parked read is woken to
+			// fail as a closed socket's reads do.
+			ls.v.addJobLocked(job{quick: true, run: func() []job {
+				ls.v.engine.parker.unpark(ls)
+				ls.s.Close()
+				return nil
+			}})
 			return 0
 		},
 	},
@@ -149,26 +156,60 @@ var inputStreamClass = &class{
 			ls := self[*lStreamSocket](L, m)
 			count := int(argInt(L, 2, m, "count", 1, 64<<20))
 			opts := sockets.InputStreamOptions(optInt(L, 3, m, "options", 0, 2, int64(sockets.Partial)))
-			s := ls.s
-			op := ls.v.startLocked(L, m, false, func() { go s.CancelIO(context.Background()) },
-				func(context.Context) (func(*glua.LState) []glua.LValue, error) {
-					b, err := s.InputStream().ReadBuffer(context.Background(), count, opts)
-					if err == io.EOF {
-						return emptyStringResult, nil
-					}
-					if err != nil {
-						return nil, err
-					}
-					str := glua.LString(b.Bytes())
-					b.Release()
-					return func(*glua.LState) []glua.LValue { return []glua.LValue{str} }, nil
-				})
-			ls.v.lastJobLocked().wait = func(ctx context.Context) { s.InputStream().WaitReadable(ctx) }
-			L.Push(op.ud)
+			L.Push(ls.readLocked(L, m, count, opts).ud)
 			return 1
 		},
 	},
 	tostring: func(o any) string { return "InputStream" },
+}
+
+// readLocked starts a read. A partial read that sees no data for
+// idleAfter parks the connection with the engine's parker and ends its
+// goroutine; the read goes on when data, a hang-up, Close or Cancel comes.
+func (ls *lStreamSocket) readLocked(L *glua.LState, m string, count int, opts sockets.InputStreamOptions) *operation {
+	v, s := ls.v, ls.s
+	op := v.newOperationLocked(L, m)
+	var canceled atomic.Bool
+	// op:Cancel() runs under the state's lock: the unparking and CancelIO,
+	// which wait, run as a job once the calling task yields.
+	op.cancel = func() {
+		canceled.Store(true)
+		v.addJobLocked(job{quick: true, run: func() []job {
+			v.engine.parker.unpark(ls)
+			s.CancelIO(context.Background())
+			return nil
+		}})
+	}
+	var j job
+	j = job{run: func() []job {
+		if canceled.Load() {
+			return v.finish(op, nil, socketerror.WithStatus(m, "", socketerror.OperationAborted, context.Canceled))
+		}
+		var b *sockets.Buffer
+		var err error
+		if opts == sockets.InputStreamNone {
+			b, err = s.InputStream().ReadBuffer(context.Background(), count, opts)
+		} else {
+			b, err = s.InputStream().ReadBufferIdle(count, idleAfter)
+			if err == sockets.ErrIdle {
+				if v.engine.parker.park(v, ls, j) {
+					return nil // this goroutine ends; the parker runs j again
+				}
+				b, err = s.InputStream().ReadBuffer(context.Background(), count, opts)
+			}
+		}
+		if err == io.EOF {
+			return v.finish(op, emptyStringResult, nil)
+		}
+		if err != nil {
+			return v.finish(op, nil, err)
+		}
+		str := glua.LString(b.Bytes())
+		b.Release()
+		return v.finish(op, func(*glua.LState) []glua.LValue { return []glua.LValue{str} }, nil)
+	}}
+	v.addJobLocked(j)
+	return op
 }
 
 func emptyStringResult(*glua.LState) []glua.LValue { return []glua.LValue{glua.LString("")} }
@@ -189,7 +230,10 @@ var outputStreamClass = &class{
 				return 1
 			}
 			rest := data[n:]
-			op := ls.v.startLocked(L, m, false, func() { go s.CancelIO(context.Background()) },
+			v := ls.v
+			op := v.startLocked(L, m, false, func() {
+				v.addJobLocked(job{quick: true, run: func() []job { s.CancelIO(context.Background()); return nil }})
+			},
 				func(context.Context) (func(*glua.LState) []glua.LValue, error) {
 					w, err := s.OutputStream().Write(context.Background(), unsafeBytes(rest))
 					return func(*glua.LState) []glua.LValue { return []glua.LValue{glua.LNumber(n + w)} }, err

@@ -39,11 +39,6 @@ type job struct {
 	// quick jobs do not block for long (a UDP send) and may run on the
 	// goroutine that raises socket events; others get a goroutine there.
 	quick bool
-	// wait, if set, blocks until run is likely not to (a read's data has
-	// arrived). A goroutine started for the job calls it first, at the
-	// top of its stack, so that a connection waiting for data parks on a
-	// small stack.
-	wait func(ctx context.Context)
 }
 
 // vm is one worker of one script version: a Lua state, the lock every
@@ -267,11 +262,18 @@ func (v *vm) goDrive(j job) {
 	v.wg.Add(1)
 	go func() {
 		defer v.wg.Done()
-		if j.wait != nil {
-			j.wait(v.ctx)
-		}
 		v.drive([]job{j})
 	}()
+}
+
+// goDriveIfOpen is goDrive for callers outside the worker's own
+// goroutines (the parker): it does nothing once the worker has stopped.
+func (v *vm) goDriveIfOpen(j job) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.closed {
+		v.goDrive(j)
+	}
 }
 
 // dispatch runs jobs started by Lua code that ran on a goroutine that is
@@ -330,6 +332,7 @@ func (v *vm) close() {
 	}
 	v.closed = true
 	v.mu.Unlock()
+	v.engine.parker.dropVM(v)
 	v.owned.closeAll()
 	v.stop()
 	v.wg.Wait()

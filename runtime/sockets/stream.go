@@ -2,8 +2,10 @@ package sockets
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"syscall"
 	"time"
 
@@ -271,40 +273,56 @@ func (s *StreamSocket) ioError(ctx context.Context, op string, gen uint64, err e
 	return socketerror.New(op, s.info.remoteString(), err)
 }
 
-// WaitReadable returns once the connection has bytes to read, has reached
-// end of stream or has failed, without reading anything, or when ctx ends
-// or the socket closes. On TLS connections it returns at once, since the
-// TLS layer may hold decrypted bytes. Bindings call it at the top of a
-// fresh goroutine, so that the goroutine parks with a small stack.
-func (in *InputStream) WaitReadable(ctx context.Context) error {
-	s := in.s
-	s.mu.Lock()
-	raw, tc := s.raw, s.tlsConn != nil
-	s.mu.Unlock()
-	if raw == nil || tc {
-		return nil
-	}
-	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() { s.conn.SetReadDeadline(aLongTimeAgo) })
-		defer func() {
-			if !stop() {
-				s.conn.SetReadDeadline(time.Time{})
-			}
-		}()
-	}
-	return raw.Read(peekReadable)
-}
+// ErrIdle is returned by ReadBufferIdle when no byte arrived within the
+// idle time: nothing was read and the connection is as it was.
+var ErrIdle = errors.New("sockets: no data within the idle time")
 
-// peekReadable reports whether fd has something for a read to return.
-func peekReadable(fd uintptr) bool {
-	var b [1]byte
-	for {
-		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		if err == syscall.EINTR {
-			continue
-		}
-		return err != syscall.EAGAIN
+// ReadBufferIdle is ReadBuffer with Partial, except that it gives up with
+// ErrIdle if no byte arrives within idle. Bindings use it to notice that a
+// connection has gone quiet and hand it to a poller rather than keep a
+// goroutine waiting. It has no context: CancelIO and Close end it. On a
+// TLS connection it waits without the idle limit.
+func (in *InputStream) ReadBufferIdle(count int, idle time.Duration) (*Buffer, error) {
+	const op = "StreamSocket.InputStream.ReadBuffer"
+	if count <= 0 {
+		return nil, socketerror.InvalidArg(op, "count", "must be positive, got %d", count)
 	}
+	s := in.s
+	ctx := context.Background()
+	s.mu.Lock()
+	tc := s.tlsConn != nil
+	s.mu.Unlock()
+	if tc {
+		return in.ReadBuffer(ctx, count, Partial)
+	}
+	gen := s.cancelGen.Load()
+	if err := s.readLock.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.readLock.unlock()
+	conn, _, err := s.ioConn(op, gen)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetReadDeadline(time.Now().Add(idle))
+	b, err := s.rawReadBuffer(count)
+	if s.cancelGen.Load() == gen && !s.closing.Load() {
+		conn.SetReadDeadline(time.Time{})
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, ErrIdle
+		}
+	}
+	if b != nil && len(b.b) == 0 {
+		b.Release()
+		b = nil
+	}
+	if err != nil && err != io.EOF {
+		err = s.ioError(ctx, op, gen, err)
+	}
+	if b == nil && err == nil {
+		err = io.EOF
+	}
+	return b, err
 }
 
 // rawRead reads into p straight from the descriptor, waiting in the

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/netrun/netrun/internal/testpeer"
 	"github.com/netrun/netrun/runtime/socketerror"
@@ -371,5 +372,30 @@ func TestTryWrite(t *testing.T) {
 	}
 	if total == 0 {
 		t.Fatal("TryWrite wrote nothing into empty buffers")
+	}
+}
+
+func TestReadBufferIdle(t *testing.T) {
+	addr := testpeer.TCPEchoServer(t, "tcp4", "127.0.0.1")
+	s := connect(t, nil, addr, sockets.PlainSocket)
+	if _, err := s.InputStream().ReadBufferIdle(16, 20*time.Millisecond); err != sockets.ErrIdle {
+		t.Fatalf("ReadBufferIdle on a quiet connection = %v, want ErrIdle", err)
+	}
+	// The connection is untouched: data sent now is read in full.
+	write(t, s, "after idle")
+	var got []byte
+	for len(got) < 10 {
+		b, err := s.InputStream().ReadBufferIdle(16, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, b.Bytes()...)
+		b.Release()
+	}
+	if string(got) != "after idle" {
+		t.Fatalf("got %q", got)
+	}
+	if _, err := s.SyscallConn(); err != nil {
+		t.Fatal(err)
 	}
 }

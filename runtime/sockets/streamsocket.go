@@ -543,6 +543,18 @@ func (s *StreamSocket) CancelIO(ctx context.Context) error {
 	return nil
 }
 
+// SyscallConn returns the raw connection of a connected socket, for
+// bindings that watch many idle sockets with one poller (a netrun
+// extension, like net.TCPConn's). It must not be used to read or write.
+func (s *StreamSocket) SyscallConn() (syscall.RawConn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.raw == nil {
+		return nil, socketerror.IllegalCall("StreamSocket.SyscallConn", "the socket is not connected")
+	}
+	return s.raw, nil
+}
+
 // lockStreams takes its turn on both the read and the write queue, so that
 // every read and write issued before it has returned.
 func (s *StreamSocket) lockStreams(ctx context.Context, op string) error {
