@@ -56,6 +56,9 @@ func (v *vm) netrunModule() *glua.LTable {
 	m.RawSetString("EndpointPair", endpointPairModule(L))
 	m.RawSetString("StreamSocket", streamSocketModule(v, L))
 	m.RawSetString("StreamSocketListener", listenerModule(v, L))
+	m.RawSetString("DatagramSocket", datagramModule(v, L))
+	m.RawSetString("DataReader", dataReaderModule(v, L))
+	m.RawSetString("DataWriter", dataWriterModule(v, L))
 	for name, mod := range v.engine.extraModules(v, L) {
 		m.RawSetString(name, mod)
 	}
