@@ -6,15 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	glua "github.com/yuin/gopher-lua"
 
+	"github.com/netrun/netrun/runtime/host"
 	"github.com/netrun/netrun/runtime/sockets"
 )
 
@@ -348,4 +352,112 @@ func ErrorText(err error) string {
 		return fmt.Sprintf("%s: %v", le.Path, luaErrorText(le.Err))
 	}
 	return err.Error()
+}
+
+// *Engine is runtime/host's Kind for .lua files, and *Script its Guest:
+// cmd/netrun hands the engine to the host, which starts, reloads and
+// drains scripts through StartGuest.
+var (
+	_ host.Kind  = (*Engine)(nil)
+	_ host.Guest = (*Script)(nil)
+)
+
+// StartGuest starts a version of the script at path for runtime/host, as
+// Start does with opts.Workers and opts.Env. When opts.Previous is a
+// version of the script (a *Script), the new version starts with its
+// netrun.state, and StartGuest returns once the new version listens on
+// every endpoint the previous one listens on — it then takes every new
+// connection, so the previous one may drain — or once ctx ends. The
+// previous version is left running. A script that fails to load returns a
+// *host.LoadError, wrapping the *LoadError, with the file and line where
+// the error was raised.
+func (e *Engine) StartGuest(ctx context.Context, path string, opts host.GuestOptions) (host.Guest, error) {
+	old, _ := opts.Previous.(*Script)
+	so := ScriptOptions{Workers: opts.Workers, Env: opts.Env}
+	if old != nil {
+		so.State = old.State()
+	}
+	s, err := e.Start(path, so)
+	if err != nil {
+		return nil, hostLoadError(err)
+	}
+	if old != nil {
+		s.waitTakeover(ctx, old)
+	}
+	return s, nil
+}
+
+// takeoverPoll is how often waitTakeover looks at the listener hub, which
+// signals nothing when a subscriber joins.
+const takeoverPoll = 5 * time.Millisecond
+
+// waitTakeover waits until s listens on every endpoint old listens on, or
+// ctx ends, and reports whether s does.
+func (s *Script) waitTakeover(ctx context.Context, old *Script) bool {
+	t := time.NewTicker(takeoverPoll)
+	defer t.Stop()
+	for !s.listensWhere(old) {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+	return true
+}
+
+// listensWhere reports whether every shared listener a worker of old
+// subscribes to has a subscriber from s; the hub deals new connections to
+// the newest version subscribed.
+func (s *Script) listensWhere(old *Script) bool {
+	h := &s.engine.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, sl := range h.entries {
+		var hasOld, hasNew bool
+		for _, sub := range sl.subs {
+			hasOld = hasOld || sub.v.generation == old.generation
+			hasNew = hasNew || sub.v.generation == s.generation
+		}
+		if hasOld && !hasNew {
+			return false
+		}
+	}
+	return true
+}
+
+// Positions in gopher-lua's errors: a syntax error reads "file
+// line:N(column:M) near 'tok':   message", an error raised while running
+// "file:N: message".
+var (
+	syntaxErrorPos  = regexp.MustCompile(`^(.*) line:(\d+)\(column:(\d+)\) (?s:(.*))$`)
+	runtimeErrorPos = regexp.MustCompile(`^(.+?\.lua):(\d+): (?s:(.*))$`)
+)
+
+// hostLoadError converts an error of Start into a *host.LoadError with
+// the position of the error, where the message has one.
+func hostLoadError(err error) error {
+	var le *LoadError
+	if !errors.As(err, &le) {
+		return err
+	}
+	out := &host.LoadError{File: le.Path, Err: err}
+	msg := strings.TrimSpace(luaErrorText(le.Err))
+	if m := syntaxErrorPos.FindStringSubmatch(msg); m != nil {
+		out.File, out.Message = m[1], strings.Join(strings.Fields(m[4]), " ")
+		out.Line, _ = strconv.Atoi(m[2])
+		out.Column, _ = strconv.Atoi(m[3])
+		return out
+	}
+	if m := runtimeErrorPos.FindStringSubmatch(msg); m != nil {
+		out.File, out.Message = m[1], m[3]
+		out.Line, _ = strconv.Atoi(m[2])
+		return out
+	}
+	var pe *fs.PathError
+	if errors.As(le.Err, &pe) {
+		msg = pe.Op + ": " + pe.Err.Error()
+	}
+	out.Message = msg
+	return out
 }
