@@ -368,3 +368,32 @@ print("done")
 		}
 	}
 }
+
+// TestDatagramOutputStreamCache checks that GetOutputStreamAsync gives
+// the same stream for the same peer without resolving again, and that
+// the cache is bounded (1024 peers, least recently used evicted).
+func TestDatagramOutputStreamCache(t *testing.T) {
+	h := newHarness(t, 0)
+	h.start(t, "cache.lua", `
+local net = require("netrun")
+local sock = net.DatagramSocket.new()
+local first = sock:GetOutputStreamAsync("127.0.0.1", "9"):await()
+local op = sock:GetOutputStreamAsync("127.0.0.1", "9")
+print("hit", op.Status == net.AsyncStatus.Completed, op:await() == first)
+print("hostname", sock:GetOutputStreamAsync(net.HostName.new("127.0.0.1"), "9"):await() == first)
+local recent = sock:GetOutputStreamAsync("127.0.0.1", "10"):await()
+for port = 11, 11 + 1022 do
+	sock:GetOutputStreamAsync("127.0.0.1", tostring(port)):await()
+	if port == 600 then sock:GetOutputStreamAsync("127.0.0.1", "10"):await() end
+end
+print("evicted", sock:GetOutputStreamAsync("127.0.0.1", "9"):await() ~= first)
+print("kept", sock:GetOutputStreamAsync("127.0.0.1", "10"):await() == recent)
+print("done")
+`, 1, nil)
+	out := h.out.wait(t, "done")
+	for _, want := range []string{"hit\ttrue\ttrue", "hostname\ttrue", "evicted\ttrue", "kept\ttrue"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
