@@ -17,8 +17,10 @@
 -- Listens on: 127.0.0.1:7070 (TCP).
 -- Capabilities: loopback.
 --
--- The room lives in one Lua state: run this script with one worker (the
--- default); with several, each worker would hold a room of its own.
+-- Workers: the room lives in one Lua state, so this script needs exactly
+-- one worker (`workers = 1` in its [[script]] table of the config). With
+-- several, each worker would hold a room of its own, and clients would
+-- see only those that landed on the same worker.
 
 local net = require("netrun")
 local lines = require("lib.lines")

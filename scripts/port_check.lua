@@ -61,25 +61,44 @@ listener.ConnectionReceived:add(function(_, args)
 	local socket = args.Socket
 	local pending = 0 -- checks still running
 	local ended = false -- the client has closed its side
+	local queue = {} -- answer lines waiting to be written
+	local writing = false -- a task is writing the queue
 
 	-- The socket is closed once the client has finished sending and
 	-- every answer has been written.
 	local function closeIfDone()
-		if ended and pending == 0 then socket:Close() end
+		if ended and pending == 0 and not writing then socket:Close() end
 	end
 
-	-- answer runs one check in its own task and writes its line.
+	-- send queues an answer line. Many tasks answer on one socket, but
+	-- only one writes at a time: the first to find the socket idle
+	-- writes every line queued meanwhile, then returns. (Await each
+	-- write before starting the next one on a socket: two writes in
+	-- progress at once may interleave their bytes.)
+	local function send(line)
+		queue[#queue + 1] = line .. "\r\n"
+		if writing then return end
+		writing = true
+		while #queue > 0 do
+			local batch = table.concat(queue)
+			queue = {}
+			local ok = pcall(function()
+				socket.OutputStream:WriteAsync(batch):await()
+			end)
+			if not ok then queue = {} end -- the client is gone
+		end
+		writing = false
+	end
+
+	-- answer runs one check in a task of its own, so that checks run
+	-- concurrently, and sends its line.
 	local function answer(target)
 		pending = pending + 1
 		net.spawn(function()
 			local host, port = lines.hostPort(target)
 			local verdict = "error InvalidArgument"
 			if host then verdict = check(host, port) end
-			-- Several tasks write to one socket: each write is one whole
-			-- line, and the socket keeps writes in the order issued.
-			pcall(function()
-				socket.OutputStream:WriteAsync(target .. " " .. verdict .. "\r\n"):await()
-			end)
+			send(target .. " " .. verdict)
 			pending = pending - 1
 			closeIfDone()
 		end)
@@ -92,7 +111,7 @@ listener.ConnectionReceived:add(function(_, args)
 			if line == nil then break end
 			for target in line:gmatch("%S+") do
 				if pending >= MAX_PENDING then
-					socket.OutputStream:WriteAsync(target .. " error TooManyChecks\r\n"):await()
+					send(target .. " error TooManyChecks")
 				else
 					answer(target)
 				end

@@ -3,15 +3,26 @@ package lua_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	glua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/parse"
 
 	lua "github.com/netrun/netrun/bindings/lua"
 	"github.com/netrun/netrun/internal/testpeer"
@@ -55,6 +66,25 @@ func startDefault(t *testing.T, h *harness, name string, env *sockets.Env, liste
 		h.out.wait(t, l)
 	}
 	return s
+}
+
+// waitCount waits until the output holds substr n times.
+func waitCount(t *testing.T, o *output, substr string, n int) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		o.mu.Lock()
+		s, ch := o.buf.String(), o.changed
+		o.mu.Unlock()
+		if strings.Count(s, substr) >= n {
+			return
+		}
+		select {
+		case <-ch:
+		case <-timeout:
+			t.Fatalf("timed out waiting for %d times %q in the script's output:\n%s", n, substr, s)
+		}
+	}
 }
 
 // lineConn is a Go client that reads lines in the background.
@@ -355,6 +385,25 @@ func TestScriptPortCheck(t *testing.T) {
 	if !strings.Contains(out, "[::1]:") {
 		t.Errorf("no answer for the IPv6 target:\n%s", out)
 	}
+
+	// Many targets on one line: the answers, written by many tasks,
+	// arrive one whole line each.
+	var targets, want []string
+	for i := range 40 {
+		if i%2 == 0 {
+			targets = append(targets, openAddr)
+			want = append(want, openAddr+" open")
+		} else {
+			targets = append(targets, closedAddr)
+			want = append(want, closedAddr+" closed")
+		}
+	}
+	got := strings.Split(strings.TrimSuffix(socatLines(t, "127.0.0.1:7071", strings.Join(targets, " ")+"\n"), "\r\n"), "\r\n")
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("40 checks answered\n%q\nwant\n%q", got, want)
+	}
 }
 
 // TestScriptPortCheckTimeout shows the checks running concurrently: a
@@ -477,4 +526,378 @@ func TestScriptTLSProbe(t *testing.T) {
 	check("192.0.2.1:443", "failed AccessDenied")
 	// openssl saw the retried handshakes succeed.
 	selfSigned.WaitOutput(t, "CONNECTION ESTABLISHED")
+}
+
+func TestScriptUDPEcho(t *testing.T) {
+	h := newHarness(t, 0)
+	startDefault(t, h, "udp_echo.lua", nil,
+		"listening udp 127.0.0.1:7007 (udp_echo)", "listening udp [::1]:7007 (udp_echo)")
+
+	// socat sends each line as one datagram and prints the replies.
+	for _, addr := range []string{"UDP4:127.0.0.1:7007", "UDP6:[::1]:7007"} {
+		sc := testpeer.StartSocat(t, "-", addr)
+		for i := range 3 {
+			msg := addr + " datagram " + strconv.Itoa(i)
+			io.WriteString(sc.Stdin(), msg+"\n")
+			sc.WaitOutput(t, msg)
+		}
+		sc.Kill()
+	}
+
+	// A Go client: binary payloads, empty to near the UDP maximum, each
+	// echoed whole to the port it came from.
+	c, err := net.Dial("udp4", "127.0.0.1:7007")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 65536)
+	for _, size := range []int{1, 512, 1472, 9000, 60000} {
+		payload := make([]byte, size)
+		rand.Read(payload)
+		if _, err := c.Write(payload); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("%d bytes: %v", size, err)
+		}
+		if !bytes.Equal(buf[:n], payload) {
+			t.Fatalf("sent %d bytes, got back %d different ones", size, n)
+		}
+	}
+}
+
+// kvClient speaks framed_kv's protocol.
+type kvClient struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dialKV(t *testing.T) *kvClient {
+	t.Helper()
+	c, err := net.Dial("tcp4", "127.0.0.1:7073")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	return &kvClient{t: t, c: c, r: bufio.NewReader(c)}
+}
+
+func kvFrame(op byte, key, value string) []byte {
+	b := []byte{op, byte(len(key) >> 8), byte(len(key))}
+	b = append(b, key...)
+	if op == 'P' {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(value)))
+		b = append(b, value...)
+	}
+	return b
+}
+
+// do sends one request and returns the response's status and value.
+func (k *kvClient) do(op byte, key, value string) (byte, string) {
+	k.t.Helper()
+	if _, err := k.c.Write(kvFrame(op, key, value)); err != nil {
+		k.t.Fatal(err)
+	}
+	return k.response()
+}
+
+func (k *kvClient) response() (byte, string) {
+	k.t.Helper()
+	head := make([]byte, 5)
+	if _, err := io.ReadFull(k.r, head); err != nil {
+		k.t.Fatalf("reading a response: %v", err)
+	}
+	value := make([]byte, binary.BigEndian.Uint32(head[1:]))
+	if _, err := io.ReadFull(k.r, value); err != nil {
+		k.t.Fatalf("reading a value: %v", err)
+	}
+	return head[0], string(value)
+}
+
+func TestScriptFramedKV(t *testing.T) {
+	h := newHarness(t, 0)
+	startDefault(t, h, "framed_kv.lua", nil, "framed_kv: 0 keys in store", "listening tcp 127.0.0.1:7073 (framed_kv)")
+
+	k := dialKV(t)
+	binaryValue := string([]byte{0, 1, 2, 0xff, '\r', '\n', 0})
+	big := strings.Repeat("0123456789abcdef", 64<<10) // 1 MB, the limit
+	for _, step := range []struct {
+		op          byte
+		key, value  string
+		status      byte
+		wantedValue string
+	}{
+		{'G', "missing", "", 1, ""},
+		{'P', "greeting", "hello", 0, ""},
+		{'G', "greeting", "", 0, "hello"},
+		{'P', "bin", binaryValue, 0, ""},
+		{'G', "bin", "", 0, binaryValue},
+		{'P', "", "empty key", 0, ""},
+		{'G', "", "", 0, "empty key"},
+		{'P', "big", big, 0, ""},
+		{'G', "big", "", 0, big},
+		{'D', "big", "", 0, ""},
+		{'D', "big", "", 1, ""},
+		{'G', "big", "", 1, ""},
+	} {
+		status, value := k.do(step.op, step.key, step.value)
+		if status != step.status || value != step.wantedValue {
+			t.Fatalf("%c %q: status %d, %d bytes; want %d, %d bytes", step.op, step.key, status, len(value), step.status, len(step.wantedValue))
+		}
+	}
+
+	// Pipelined requests, written in one go, answered in order.
+	var batch []byte
+	for i := range 50 {
+		batch = append(batch, kvFrame('P', "k"+strconv.Itoa(i), strconv.Itoa(i*i))...)
+		batch = append(batch, kvFrame('G', "k"+strconv.Itoa(i), "")...)
+	}
+	if _, err := k.c.Write(batch); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		if status, _ := k.response(); status != 0 {
+			t.Fatalf("pipelined put %d: status %d", i, status)
+		}
+		if status, value := k.response(); status != 0 || value != strconv.Itoa(i*i) {
+			t.Fatalf("pipelined get %d: status %d, %q", i, status, value)
+		}
+	}
+
+	// socat runs the example of the script's comment, byte for byte.
+	out := socatLines(t, "127.0.0.1:7073", "P\x00\x01k\x00\x00\x00\x02hiG\x00\x01k")
+	if out != "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02hi" {
+		t.Errorf("the comment's example got %q", out)
+	}
+
+	// A bad request is answered 2, and the connection closed.
+	bad := dialKV(t)
+	if status, _ := bad.do('X', "k", ""); status != 2 {
+		t.Errorf("unknown op: status %d, want 2", status)
+	}
+	if _, err := bad.r.ReadByte(); err != io.EOF {
+		t.Errorf("after a bad request: %v, want EOF", err)
+	}
+	if _, err := bad.c.Write(append([]byte{'P', 0xff, 0xff}, make([]byte, 100)...)); err != nil {
+		t.Fatal(err)
+	}
+	tooLong := dialKV(t)
+	if status, _ := tooLong.do('P', strings.Repeat("k", 1025), "v"); status != 2 {
+		t.Errorf("a key over 1024 bytes: status %d, want 2", status)
+	}
+}
+
+// getA asks framed_kv for "a" on a new connection and checks the answer.
+func getA() error {
+	c, err := net.Dial("tcp4", "127.0.0.1:7073")
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write(kvFrame('G', "a", "")); err != nil {
+		return err
+	}
+	resp := make([]byte, 10)
+	if _, err := io.ReadFull(c, resp); err != nil {
+		return err
+	}
+	if string(resp) != "\x00\x00\x00\x00\x05alpha" {
+		return fmt.Errorf("got %q", resp)
+	}
+	return nil
+}
+
+// TestScriptFramedKVReload reloads framed_kv as the host does on an edit:
+// the new version starts with the old one's net.state while the old one
+// still runs, takes over its listening socket, and the old one drains.
+// The store survives, and no connect is refused in between.
+func TestScriptFramedKVReload(t *testing.T) {
+	h := newHarness(t, 0)
+	v1 := startDefault(t, h, "framed_kv.lua", nil, "framed_kv: 0 keys in store", "listening tcp 127.0.0.1:7073 (framed_kv)")
+	k := dialKV(t)
+	k.do('P', "a", "alpha")
+	k.do('P', "b", "beta")
+	k.do('P', "gone", "x")
+	k.do('D', "gone", "")
+	k.c.Close()
+
+	// Clients keep connecting and reading "a" throughout the reload.
+	stop := make(chan struct{})
+	stopLoad := sync.OnceFunc(func() { close(stop) })
+	defer stopLoad() // on a failure before the end, too
+	errc := make(chan error, 1)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				if n == 0 {
+					errc <- errors.New("no request was made during the reload")
+				} else {
+					errc <- nil
+				}
+				return
+			default:
+			}
+			if err := getA(); err != nil {
+				errc <- fmt.Errorf("request %d during the reload: %w", n, err)
+				return
+			}
+			n++
+		}
+	}()
+
+	s, err := h.engine.Start(scriptsDir+"framed_kv.lua", lua.ScriptOptions{Env: loopbackEnv(t), State: v1.State()})
+	if err != nil {
+		t.Fatalf("reload: %v", lua.ErrorText(err))
+	}
+	t.Cleanup(s.Stop)
+	h.out.wait(t, "framed_kv: 2 keys in store")
+	waitCount(t, h.out, "listening tcp 127.0.0.1:7073 (framed_kv)", 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	v1.Drain(ctx)
+	cancel()
+	stopLoad()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+
+	k2 := dialKV(t)
+	for key, want := range map[string]string{"a": "alpha", "b": "beta"} {
+		if status, value := k2.do('G', key, ""); status != 0 || value != want {
+			t.Errorf("after the reload, %q: status %d, %q; want %q", key, status, value, want)
+		}
+	}
+	if status, _ := k2.do('G', "gone", ""); status != 1 {
+		t.Errorf("after the reload, the deleted key: status %d, want 1", status)
+	}
+}
+
+// TestDocExamplesCompile compiles every Lua block of docs/lua.md, so the
+// reference's examples stay valid Lua.
+func TestDocExamplesCompile(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/lua.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```lua\n(.*?)```").FindAllSubmatch(doc, -1)
+	if len(blocks) < 10 {
+		t.Fatalf("found only %d Lua blocks in docs/lua.md", len(blocks))
+	}
+	for i, b := range blocks {
+		chunk, err := parse.Parse(bytes.NewReader(b[1]), "docs/lua.md block "+strconv.Itoa(i+1))
+		if err == nil {
+			_, err = glua.Compile(chunk, "block")
+		}
+		if err != nil {
+			t.Errorf("docs/lua.md Lua block %d does not compile: %v\n%s", i+1, err, b[1])
+		}
+	}
+}
+
+// TestDocClaims checks what docs/lua.md says about the smaller classes
+// (HostName, EndpointPair, Vector, Operation, DataWriter without a
+// stream, SocketError) by running it.
+func TestDocClaims(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPort := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+
+	h := newHarness(t, 0)
+	h.start(t, "claims.lua", `
+local net = require("netrun")
+local h = net.HostName.new("::1")
+print("hostname", h.Type == net.HostNameType.Ipv6, h.CanonicalName, tostring(h), h.IPInformation)
+print("compare", net.HostName.Compare("a.example", "b.example"), h:IsEqual("::1"))
+
+local listener = net.StreamSocketListener.new()
+listener.ConnectionReceived:add(function(_, args)
+	print("accepted from", tostring(args.Socket.Information.RemoteAddress))
+	args.Socket:Close()
+end)
+print("port before bind", "[" .. listener.Information.LocalPort .. "]")
+listener:BindEndpointAsync("127.0.0.1", "0"):await()
+local port = listener.Information.LocalPort
+
+local s = net.StreamSocket.new()
+s:ConnectAsync(net.EndpointPair.new("127.0.0.2", "", "127.0.0.1", port)):await()
+print("connected from", tostring(s.Information.LocalAddress))
+s:Close()
+s:Close()
+
+local v = net.StreamSocket.new().Control.IgnorableServerCertificateErrors
+v:Append(net.ChainValidationResult.Untrusted)
+v:Append(net.ChainValidationResult.Expired)
+local size = v.Size
+local first = v:GetAt(0)
+v:RemoveAt(0)
+local rest = v:ToTable()
+v:Clear()
+print("vector", size, first, #rest, rest[1], v.Size)
+print("fatal", pcall(function() v:Append(net.ChainValidationResult.Revoked) end))
+
+local failing = net.StreamSocket.new():ConnectAsync("127.0.0.1", "`+closedPort+`")
+local ok, err = pcall(function() failing:await() end)
+print("failed op", ok, failing.Status == net.AsyncStatus.Error, failing.ErrorCode.Status, err.Status,
+	string.format("0x%08X", err.HResult), tostring(err):match("^%a+"), pcall(function() return failing:GetResults() end))
+
+local timer = net.sleepAsync(60)
+local ok1, err1 = pcall(function() return timer:GetResults() end)
+timer:Cancel()
+local ok2, err2 = pcall(function() timer:await() end)
+print("timer", string.format("0x%08X", err1.HResult), timer.Status == net.AsyncStatus.Canceled, ok2,
+	net.SocketError.GetStatus(err2) == net.SocketErrorStatus.OperationAborted)
+local done = net.sleepAsync(0)
+done:await()
+local seen
+done.Completed = function(op, status) seen = status end
+net.sleep(0)
+print("completed after the end", seen == net.AsyncStatus.Completed, done:GetResults())
+
+local pairs_ = net.StreamSocket.GetEndpointPairsAsync("127.0.0.1", "80"):await()
+print("pairs", #pairs_ >= 1, tostring(pairs_[1].RemoteHostName), pairs_[1].RemoteServiceName)
+
+local w = net.DataWriter.new()
+w:WriteUInt16(258)
+print("writer", w:WriteString("hi"), w.UnstoredBufferLength, w:DetachBuffer() == "\1\2hi", w.UnstoredBufferLength)
+print("getstatus", net.SocketError.GetStatus(0x8007274D) == net.SocketErrorStatus.ConnectionRefused,
+	net.SocketError.GetStatus("a string") == net.SocketErrorStatus.Unknown)
+
+local co = coroutine.create(function() net.sleep(0) end)
+local cok, cerr = coroutine.resume(co)
+print("coroutine", cok, string.format("0x%08X", cerr.HResult))
+print("bad arg", pcall(function() net.StreamSocket.new():ConnectAsync("127.0.0.1", 80) end))
+print("done")
+`, 1, nil)
+	out := h.out.wait(t, "done")
+	for _, want := range []string{
+		"hostname\ttrue\t::1\t::1\tnil",
+		"compare\t-1\ttrue",
+		"port before bind\t[]",
+		"accepted from\t127.0.0.2",
+		"connected from\t127.0.0.2",
+		"vector\t2\t1\t1\t3\t0",
+		"fatal\tfalse\tInvalidArgument",
+		"failed op\tfalse\ttrue\t12\t12\t0x8007274D\tConnectionRefused\tfalse\tConnectionRefused",
+		"timer\t0x8000000E\ttrue\tfalse\ttrue",
+		"completed after the end\ttrue",
+		"pairs\ttrue\t127.0.0.1\t80",
+		"writer\t2\t4\ttrue\t0",
+		"getstatus\ttrue\ttrue",
+		"coroutine\tfalse\t0x8000000E",
+		"bad arg\tfalse\tInvalidArgument",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
 }
