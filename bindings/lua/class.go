@@ -51,7 +51,7 @@ func (c *class) metatable(L *glua.LState) *glua.LTable {
 			L.Push(g(L, ud.Value))
 			return 1
 		}
-		L.RaiseError("%s has no member %q (it has: %s)", c.name, key, c.memberList())
+		raiseArg(L, c.name+"."+key, 1, "key", "%s has no member %q (it has: %s)", c.name, key, c.memberList())
 		return 0
 	}))
 	mt.RawSetString("__newindex", L.NewFunction(func(L *glua.LState) int {
@@ -62,9 +62,9 @@ func (c *class) metatable(L *glua.LState) *glua.LTable {
 			return 0
 		}
 		if _, ok := c.getters[key]; ok {
-			L.RaiseError("%s.%s is read-only", c.name, key)
+			raiseIllegal(L, c.name+"."+key, "the property is read-only")
 		}
-		L.RaiseError("%s has no settable member %q", c.name, key)
+		raiseArg(L, c.name+"."+key, 1, "key", "%s has no settable member %q", c.name, key)
 		return 0
 	}))
 	mt.RawSetString("__tostring", L.NewFunction(func(L *glua.LState) int {
@@ -127,7 +127,7 @@ func self[T any](L *glua.LState, method string) T {
 	}
 	var zero T
 	class, name, _ := strings.Cut(method, ":")
-	L.RaiseError("%s: call it as obj:%s(...) on a %s (got %s)", method, name, class, typeName(L.Get(1)))
+	raiseArg(L, method, 1, "self", "call it as obj:%s(...) on a %s, got %s", name, class, typeName(L.Get(1)))
 	return zero
 }
 

@@ -174,17 +174,7 @@ var fuzzTargets = []struct{ name, names string }{
 // knownFindings are failures FuzzArgChecks found in code outside
 // DataReader, DataWriter and DatagramSocket, reported to its owners:
 // the target and a text of the error. Remove an entry once fixed.
-var knownFindings = map[string]string{
-	// module.go's sleepAsync checks its argument with L.CheckNumber,
-	// which raises a plain string naming "sleepAsync", not net.sleep.
-	"net.sleep": "bad argument #1 to sleepAsync",
-	// hostname.go's HostName.new raises the runtime's error, whose
-	// operation is "HostName", for a string that is not a host name.
-	"HostName.new": "HostName: invalid argument",
-	// class.go's self raises a plain string when a method is called on
-	// something else than its class (obj.Method(other)).
-	"DataReader:ReadByte(self)": "call it as obj:ReadByte",
-}
+var knownFindings = map[string]string{}
 
 // fuzzNumbers are the numbers argument decoding picks from most often:
 // the edges of every range the methods check.

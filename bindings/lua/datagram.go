@@ -91,10 +91,13 @@ func (v *vm) newDatagram(L *glua.LState) *lDatagram {
 }
 
 // nextEphemeralDatagram counts the worker's ephemeral datagram binds, for
-// the hub's key. The count lives in the state's registry: it is the
-// worker's.
-func (v *vm) nextEphemeralDatagram() int {
-	const key = "netrun.datagramEphemeral"
+// the hub's key.
+func (v *vm) nextEphemeralDatagram() int { return v.nextEphemeral("netrun.datagramEphemeral") }
+
+// nextEphemeral counts a worker's ephemeral binds of one kind, so that the
+// k-th ephemeral bind of every worker of a script shares one socket. The
+// count lives in the state's registry: it is the worker's.
+func (v *vm) nextEphemeral(key string) int {
 	reg := v.L.Get(glua.RegistryIndex).(*glua.LTable)
 	n, _ := reg.RawGetString(key).(glua.LNumber)
 	n++
@@ -434,8 +437,14 @@ var dgramOutputClass = &class{
 			o := self[*lDgramOut](L, m)
 			data := argString(L, 2, m, "buffer")
 			out := o.stream()
+			// A send the kernel takes at once completes here, so await
+			// does not yield.
+			if n, ok, err := out.TryWrite(unsafeBytes(data)); ok || err != nil {
+				L.Push(o.l.v.doneLocked(L, m, []glua.LValue{glua.LNumber(n)}, err).ud)
+				return 1
+			}
 			op := o.l.v.startLocked(L, m, true, o.cancelStore, func(context.Context) (func(*glua.LState) []glua.LValue, error) {
-				n, err := out.Write(context.Background(), []byte(data))
+				n, err := out.Write(context.Background(), unsafeBytes(data))
 				return func(*glua.LState) []glua.LValue { return []glua.LValue{glua.LNumber(n)} }, err
 			})
 			L.Push(op.ud)

@@ -6,8 +6,6 @@ import (
 	"net/netip"
 	"sync"
 
-	glua "github.com/yuin/gopher-lua"
-
 	"github.com/netrun/netrun/runtime/networking"
 	"github.com/netrun/netrun/runtime/socketerror"
 	"github.com/netrun/netrun/runtime/sockets"
@@ -50,24 +48,8 @@ type hubEntry struct {
 	err   error         // its error; set before ready closes
 }
 
-// datagramHubOf returns the engine's datagram hub, made on first use.
-//
-// The hub belongs in a field of Engine next to the listener hub
-// (`dgrams datagramHub` in engine.go, returned here as &e.dgrams). Until
-// engine.go has that field, the hub is kept in the engine's table of
-// compiled chunks, under a key no script path can be: paths are
-// absolute, and this key starts with a NUL byte.
-func datagramHubOf(e *Engine) *datagramHub {
-	const key = "\x00netrun.datagramHub"
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if c, ok := e.protos[key]; ok {
-		return c.proto.Constants[0].(*glua.LUserData).Value.(*datagramHub)
-	}
-	h := &datagramHub{}
-	e.protos[key] = compiled{proto: &glua.FunctionProto{Constants: []glua.LValue{&glua.LUserData{Value: h}}}}
-	return h
-}
+// datagramHubOf returns the engine's datagram hub.
+func datagramHubOf(e *Engine) *datagramHub { return &e.dgrams }
 
 // dgramCore is one runtime DatagramSocket and the worker objects it
 // feeds: one for a socket of the worker's own, any number for a shared

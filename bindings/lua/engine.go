@@ -33,6 +33,7 @@ type Engine struct {
 
 	prelude *glua.FunctionProto
 	hub     listenerHub
+	dgrams  datagramHub
 	parker  parker
 
 	mu     sync.Mutex
@@ -423,7 +424,7 @@ func (s *Script) listensWhere(old *Script) bool {
 			return false
 		}
 	}
-	return true
+	return s.engine.dgrams.takenOver(old.generation, s.generation)
 }
 
 // Positions in gopher-lua's errors: a syntax error reads "file

@@ -29,6 +29,8 @@ func (e *luaError) String() string {
 		name = "AccessDenied"
 	case socketerror.EClosed:
 		name = "Closed"
+	case eBounds:
+		name = "OutOfBounds"
 	}
 	return fmt.Sprintf("%s (%s): %s", name, e.HResult, e.Message)
 }

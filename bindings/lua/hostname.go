@@ -63,7 +63,7 @@ func hostNameModule(L *glua.LState) *glua.LTable {
 		s := argString(L, 1, "HostName.new", "hostName")
 		h, err := networking.NewHostName(s)
 		if err != nil {
-			raiseError(L, err)
+			raiseArg(L, "HostName.new", 1, "hostName", "%v", err)
 		}
 		L.Push(newObject(L, hostNameClass, h))
 		return 1

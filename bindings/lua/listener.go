@@ -17,7 +17,6 @@ type lListenerObj struct {
 	l                  *lListener
 	ud, control, info  *glua.LUserData
 	connectionReceived *glua.LUserData
-	ephemeral          int // this worker's count of ephemeral binds, for the hub key
 }
 
 func listenerModule(v *vm, L *glua.LState) *glua.LTable {
@@ -55,8 +54,7 @@ func (o *lListenerObj) bind(L *glua.LState, m string, host *networking.HostName,
 		key.host = host.CanonicalName()
 	}
 	if service == "" || service == "0" {
-		o.ephemeral++
-		key.nth = o.ephemeral
+		key.nth = v.nextEphemeral("netrun.listenerEphemeral")
 	}
 	settings := l.ctl
 	op := v.startCtxLocked(L, m, func(ctx context.Context) (func(*glua.LState) []glua.LValue, error) {

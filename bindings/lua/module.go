@@ -91,8 +91,12 @@ func (v *vm) netrunModule() *glua.LTable {
 // sleepAsync returns an operation that completes after the given seconds.
 func (v *vm) sleepAsync(L *glua.LState) int {
 	const name = "net.sleep"
-	secs := float64(L.CheckNumber(1))
-	if secs < 0 || secs > 365*24*3600 {
+	num, ok := L.Get(1).(glua.LNumber)
+	if !ok {
+		raiseArg(L, name, 1, "seconds", "number expected, got %s", typeName(L.Get(1)))
+	}
+	secs := float64(num)
+	if !(secs >= 0 && secs <= 365*24*3600) { // NaN fails too
 		raiseArg(L, name, 1, "seconds", "%v is out of range [0, 31536000]", secs)
 	}
 	d := time.Duration(secs * float64(time.Second))

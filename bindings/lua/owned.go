@@ -27,15 +27,23 @@ func (o *ownedSet) remove(c io.Closer) {
 	o.mu.Unlock()
 }
 
-// connections counts the owned sockets that are not listeners.
+// connections counts the owned sockets that are connections: not
+// listeners and not bound datagram sockets, which serve whoever sends and
+// so are never "done". A draining version waits for connections only.
 func (o *ownedSet) connections() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	n := 0
 	for c := range o.m {
-		if _, ok := c.(*lListener); !ok {
-			n++
+		switch s := c.(type) {
+		case *lListener:
+			continue
+		case *lDatagram:
+			if s.bound {
+				continue
+			}
 		}
+		n++
 	}
 	return n
 }

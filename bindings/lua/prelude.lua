@@ -1,6 +1,6 @@
 -- The Lua half of netrun's scheduler, compiled once per host and run once
 -- per state. It receives Go functions and returns Lua ones.
-local IDLE, wait, results, mark, unmark, cocreate, coresume, coyield, costatus = ...
+local IDLE, wait, results, mark, unmark, cocreate, coresume, coyield, costatus, isgo, gopcall = ...
 
 -- runner is the body of every task coroutine: it runs one task, then
 -- yields IDLE and waits for the next, so events reuse coroutines.
@@ -23,7 +23,19 @@ end
 -- await) up to the task and the values the task is resumed with down to
 -- the child, so that awaiting inside them works, which gopher-lua's own
 -- pcall cannot do.
+local function finish(onerror, ok, ...)
+	if not ok and onerror then
+		return false, onerror(...)
+	end
+	return ok, ...
+end
+
 local function protected(f, onerror, ...)
+	-- A Go function cannot await: gopher-lua's own pcall serves it, with
+	-- no coroutine.
+	if isgo(f) then
+		return finish(onerror, gopcall(f, ...))
+	end
 	local co = cocreate(f)
 	mark(co)
 	local function step(ok, ...)

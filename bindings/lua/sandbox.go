@@ -59,6 +59,7 @@ func (v *vm) openSandbox(prelude *glua.FunctionProto) error {
 	}))
 	L.SetGlobal("require", L.NewFunction(v.require))
 
+	gopcall := L.GetGlobal("pcall")
 	co := L.GetField(L.GetGlobal(glua.CoroutineLibName), "create")
 	cores := L.GetField(L.GetGlobal(glua.CoroutineLibName), "resume")
 	coyield := L.GetField(L.GetGlobal(glua.CoroutineLibName), "yield")
@@ -73,7 +74,13 @@ func (v *vm) openSandbox(prelude *glua.FunctionProto) error {
 	L.Push(cores)
 	L.Push(coyield)
 	L.Push(costatus)
-	if err := L.PCall(9, 5, nil); err != nil {
+	L.Push(L.NewFunction(func(L *glua.LState) int {
+		f, ok := L.Get(1).(*glua.LFunction)
+		L.Push(glua.LBool(ok && f.IsG))
+		return 1
+	}))
+	L.Push(gopcall)
+	if err := L.PCall(11, 5, nil); err != nil {
 		return fmt.Errorf("netrun prelude: %w", err)
 	}
 	v.runner = L.Get(-5).(*glua.LFunction)

@@ -144,3 +144,21 @@ net.spawn(function() net.sleep(0.05); print("still serving") end)
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestPcallOfGoFunctions(t *testing.T) {
+	h := newHarness(t, 0)
+	h.start(t, "pcall.lua", `
+print("len", pcall(string.len, "abc"))
+print("err", pcall(error, "x"))
+print("xp", xpcall(string.rep, function(e) return "h" end, "ab", 2))
+print("done")
+`, 1, nil)
+	out := h.out.wait(t, "done")
+	// error() adds the position of the Lua code that called it; here that
+	// is inside the pcall wrapper, as plain gopher-lua shows the caller's.
+	for _, want := range []string{"len\ttrue\t3", "err\tfalse\t", ": x\n", "xp\ttrue\tabab"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -209,12 +209,18 @@ func (v *vm) resumeLocked(co *glua.LState, fn *glua.LFunction, args ...glua.LVal
 			v.tasks--
 		}
 		if v.budget > 0 && v.budgetCtx.Err() != nil && v.ctx.Err() == nil {
-			v.log.Error("handler stopped: it ran past its CPU budget", "script", v.name, "budget", v.budget)
+			v.log.Error("handler stopped: it ran past its CPU budget", "budget", v.budget)
 			v.budgetCtx, v.budgetCancel = context.WithCancel(v.ctx)
 			return
 		}
 		v.failed = err
-		v.log.Error("handler failed", "script", v.name, "err", luaErrorText(err))
+		if v.ctx.Err() != nil {
+			// The worker is stopping: its sockets were closed under the
+			// tasks' feet, which is expected, not a fault.
+			v.log.Debug("task ended as the worker stopped", "err", luaErrorText(err))
+			return
+		}
+		v.log.Error("handler failed", "err", luaErrorText(err))
 	case st == glua.ResumeOK:
 		v.tasks-- // a runner never returns; this was a one-off
 	case len(vals) > 0 && vals[0] == v.idleTag:
@@ -332,9 +338,9 @@ func (v *vm) close() {
 	}
 	v.closed = true
 	v.mu.Unlock()
+	v.stop() // first, so that tasks failing on closed sockets are known to be stopping
 	v.engine.parker.dropVM(v)
 	v.owned.closeAll()
-	v.stop()
 	v.wg.Wait()
 	v.mu.Lock()
 	v.L.Close()

@@ -361,7 +361,8 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"run", "-h"}, 0, "-config FILE"},
 		{[]string{"help", "nope"}, 2, `unknown command "nope"`},
 		{[]string{"nope"}, 2, `unknown command "nope"`},
-		{[]string{"bench"}, 2, "not implemented yet"},
+		{[]string{"bench", "-mode", "ws2"}, 2, `-mode "ws2": want tcp or udp`},
+		{[]string{"bench", "-size", "70000", "-mode", "udp"}, 2, "-size 70000: want 1 to 65507"},
 		{[]string{"version", "extra"}, 2, "takes no arguments"},
 		{[]string{"run", "--nope"}, 2, "flag provided but not defined: -nope"},
 		{[]string{"run", "testdata/missing.lua"}, 1, "no such file or directory"},
@@ -374,6 +375,30 @@ func TestCommandLine(t *testing.T) {
 			}
 			if !strings.Contains(p.stderr.String(), tc.stderr) {
 				t.Errorf("stderr lacks %q:\n%s", tc.stderr, p.stderr)
+			}
+		})
+	}
+}
+
+// TestBench runs a short "netrun bench" for tcp and udp and checks that it
+// measured both servers and printed their ratio.
+func TestBench(t *testing.T) {
+	for _, mode := range []string{"tcp", "udp"} {
+		t.Run(mode, func(t *testing.T) {
+			p := start(t, "", "bench", "-mode", mode, "-conns", "4", "-duration", "200ms", "-rounds", "1")
+			if code := p.exitCode(t, waitTimeout); code != 0 {
+				t.Fatalf("exit %d\nstderr: %s", code, p.stderr)
+			}
+			out := p.stdout.String()
+			for _, want := range []string{"netrun bench " + mode + ": 4 connections", "raw-go", "lua", "ratio lua/raw: "} {
+				if !strings.Contains(out, want) {
+					t.Fatalf("output lacks %q:\n%s", want, out)
+				}
+			}
+			for _, line := range strings.Split(out, "\n") {
+				if f := strings.Fields(line); len(f) == 4 && (f[0] == "raw-go" || f[0] == "lua") && (f[1] == "0" || f[1] == "NaN") {
+					t.Fatalf("%s measured no message:\n%s", f[0], out)
+				}
 			}
 		})
 	}

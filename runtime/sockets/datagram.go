@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"golang.org/x/sys/unix"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -751,6 +752,61 @@ func (o *DatagramOutputStream) Write(ctx context.Context, p []byte) (int, error)
 		return 0, d.writeError(ctx, op, o, gen, err)
 	}
 	return n, nil
+}
+
+// TryWrite sends p as one datagram if the kernel takes it at once, without
+// blocking, and reports whether it did. It sends nothing, and returns
+// (0, false, nil), when another write is queued or in progress, when the
+// socket's send buffer is full, or for a destination with an IPv6 zone;
+// the caller then uses Write. Bindings use it to complete a send without
+// handing it to another goroutine.
+func (o *DatagramOutputStream) TryWrite(p []byte) (int, bool, error) {
+	const op = "DatagramSocket.OutputStream.TryWrite"
+	d := o.d
+	if !d.writeLock.tryLock() {
+		return 0, false, nil
+	}
+	defer d.writeLock.unlock()
+	d.mu.Lock()
+	raw, conn, st := d.raw, d.conn, d.state
+	d.mu.Unlock()
+	switch {
+	case st == datagramClosed:
+		return 0, false, socketerror.Closed(op)
+	case raw == nil, o.connected && d.remote.Load() == nil, !o.connected && o.dest.Addr().Zone() != "":
+		return 0, false, nil
+	}
+	// The socket's own family decides the sockaddr: a dual-stack socket
+	// reaches IPv4 peers through v4-mapped addresses.
+	v6 := conn.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Is6()
+	var sa unix.Sockaddr
+	if !o.connected {
+		if v6 {
+			sa = &unix.SockaddrInet6{Port: int(o.dest.Port()), Addr: o.dest.Addr().As16()}
+		} else {
+			sa = &unix.SockaddrInet4{Port: int(o.dest.Port()), Addr: o.dest.Addr().Unmap().As4()}
+		}
+	}
+	var n int
+	var werr error
+	err := raw.Write(func(fd uintptr) bool {
+		for {
+			werr = unix.Sendto(int(fd), p, unix.MSG_DONTWAIT, sa)
+			if werr != unix.EINTR {
+				return true
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, false, socketerror.New(op, o.label, err)
+	case werr == unix.EAGAIN:
+		return 0, false, nil
+	case werr != nil:
+		return 0, false, socketerror.New(op, o.label, os.NewSyscallError("sendto", werr))
+	}
+	n = len(p)
+	return n, true, nil
 }
 
 // Flush returns once every write issued before it, on any of the socket's

@@ -840,3 +840,32 @@ func BenchmarkDatagramReceive(b *testing.B) {
 		run(b, dgAddr(d, "127.0.0.1"), got)
 	})
 }
+
+func TestDatagramTryWrite(t *testing.T) {
+	for _, tc := range []struct{ network, addr, bind string }{
+		{"udp4", "127.0.0.1", ""}, {"udp6", "::1", ""}, {"udp4", "127.0.0.1", "127.0.0.1"},
+	} {
+		t.Run(tc.network+"_bind"+tc.bind, func(t *testing.T) {
+			echo := testpeer.UDPEchoServer(t, tc.network, tc.addr)
+			d := sockets.NewDatagramSocket()
+			defer d.Close()
+			got := make(chan string, 4)
+			d.MessageReceived().Add(func(a *sockets.DatagramSocketMessageReceivedEventArgs) { got <- string(a.Data()) })
+			if tc.bind != "" {
+				must(t, d.BindEndpoint(testCtx(t), host(t, tc.bind), ""))
+			}
+			h, p := splitHostPort(t, echo)
+			out, err := d.GetOutputStream(testCtx(t), h, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, ok, err := out.TryWrite([]byte("try"))
+			if err != nil || !ok || n != 3 {
+				t.Fatalf("TryWrite = %d, %v, %v", n, ok, err)
+			}
+			if g := <-got; g != "try" {
+				t.Fatalf("echo %q", g)
+			}
+		})
+	}
+}

@@ -68,8 +68,9 @@ func (in *InputStream) Read(ctx context.Context, p []byte, opts InputStreamOptio
 // ReadBuffer reads up to count bytes, as Read does, into a buffer borrowed
 // from a pool. With Partial on a plain TCP connection the buffer is taken
 // only once bytes are there to read, so an idle connection waiting in
-// ReadBuffer holds no buffer. The caller must Release the buffer. At end
-// of stream it returns nil and io.EOF.
+// ReadBuffer holds no buffer. A Partial read returns at most 16 KiB, the
+// pooled buffer's size, however large count is. The caller must Release
+// the buffer. At end of stream it returns nil and io.EOF.
 func (in *InputStream) ReadBuffer(ctx context.Context, count int, opts InputStreamOptions) (*Buffer, error) {
 	const op = "StreamSocket.InputStream.ReadBuffer"
 	if count <= 0 {
@@ -98,12 +99,12 @@ func (in *InputStream) ReadBuffer(ctx context.Context, count int, opts InputStre
 	stop := s.watch(ctx, conn, false)
 	var b *Buffer
 	if tc {
-		b = getBuffer(count)
+		b = getBuffer(min(count, bufferSize))
 		var n int
 		n, err = conn.Read(b.b)
 		b.b = b.b[:n]
 	} else {
-		b, err = s.rawReadBuffer(count)
+		b, err = s.rawReadBuffer(min(count, bufferSize))
 	}
 	stop(gen)
 	if b != nil && len(b.b) == 0 {
@@ -305,7 +306,7 @@ func (in *InputStream) ReadBufferIdle(count int, idle time.Duration) (*Buffer, e
 		return nil, err
 	}
 	conn.SetReadDeadline(time.Now().Add(idle))
-	b, err := s.rawReadBuffer(count)
+	b, err := s.rawReadBuffer(min(count, bufferSize))
 	if s.cancelGen.Load() == gen && !s.closing.Load() {
 		conn.SetReadDeadline(time.Time{})
 		if errors.Is(err, os.ErrDeadlineExceeded) {
