@@ -162,3 +162,48 @@ print("done")
 		}
 	}
 }
+
+// TestWritesKeepIssueOrder issues a write too large for the socket
+// buffers and a small one before awaiting either: the small one must not
+// overtake the rest of the large one.
+func TestWritesKeepIssueOrder(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	h := newHarness(t, 0)
+	h.start(t, "order.lua", fmt.Sprintf(`
+local net = require("netrun")
+local s = net.StreamSocket.new()
+s.Control.OutboundBufferSizeInBytes = 16384 -- the big write cannot complete at once
+s:ConnectAsync("127.0.0.1", "%d"):await()
+for i = 1, 5 do
+	local big = s.OutputStream:WriteAsync(string.rep("a", 300000))
+	local small = s.OutputStream:WriteAsync(string.rep("b", 1000))
+	big:await()
+	small:await()
+end
+s.OutputStream:FlushAsync():await()
+s:Close()
+print("sent")
+`, ln.Addr().(*net.TCPAddr).Port), 1, nil)
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Repeat(strings.Repeat("a", 300000)+strings.Repeat("b", 1000), 5)
+	if string(got) != want {
+		i := 0
+		for i < len(got) && i < len(want) && got[i] == want[i] {
+			i++
+		}
+		t.Fatalf("received %d bytes, first difference at byte %d of %d", len(got), i, len(want))
+	}
+	h.out.wait(t, "sent")
+}

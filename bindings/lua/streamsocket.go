@@ -22,6 +22,20 @@ type lStreamSocket struct {
 	v                                *vm
 	s                                *sockets.StreamSocket
 	ud, control, info, input, output *glua.LUserData
+
+	// Writes that could not complete at once wait here, in issue order,
+	// for the one writer job that sends them; guarded by v.mu.
+	queue   []queuedWrite
+	writing bool
+}
+
+// queuedWrite is a WriteAsync or FlushAsync behind a write that is still
+// being sent.
+type queuedWrite struct {
+	op    *operation
+	data  string // what is left to send
+	sent  int    // what TryWrite already sent
+	flush bool
 }
 
 func (v *vm) newStreamSocket(L *glua.LState, s *sockets.StreamSocket) *lStreamSocket {
@@ -220,35 +234,13 @@ var outputStreamClass = &class{
 		"WriteAsync": func(L *glua.LState) int {
 			const m = "OutputStream:WriteAsync"
 			ls := self[*lStreamSocket](L, m)
-			data := argString(L, 2, m, "buffer")
-			s := ls.s
-			// Most writes fit the socket buffer: complete them here, under
-			// the lock, so that await does not even yield.
-			n, all, err := s.OutputStream().TryWrite(unsafeBytes(data))
-			if all || err != nil {
-				L.Push(ls.v.doneLocked(L, m, []glua.LValue{glua.LNumber(n)}, err).ud)
-				return 1
-			}
-			rest := data[n:]
-			v := ls.v
-			op := v.startLocked(L, m, false, func() {
-				v.addJobLocked(job{quick: true, run: func() []job { s.CancelIO(context.Background()); return nil }})
-			},
-				func(context.Context) (func(*glua.LState) []glua.LValue, error) {
-					w, err := s.OutputStream().Write(context.Background(), unsafeBytes(rest))
-					return func(*glua.LState) []glua.LValue { return []glua.LValue{glua.LNumber(n + w)} }, err
-				})
-			L.Push(op.ud)
+			L.Push(ls.writeLocked(L, m, argString(L, 2, m, "buffer"), false).ud)
 			return 1
 		},
 		"FlushAsync": func(L *glua.LState) int {
 			const m = "OutputStream:FlushAsync"
 			ls := self[*lStreamSocket](L, m)
-			s := ls.s
-			op := ls.v.startLocked(L, m, false, nil, func(context.Context) (func(*glua.LState) []glua.LValue, error) {
-				return trueResult, s.OutputStream().Flush(context.Background())
-			})
-			L.Push(op.ud)
+			L.Push(ls.writeLocked(L, m, "", true).ud)
 			return 1
 		},
 	},
@@ -256,6 +248,61 @@ var outputStreamClass = &class{
 }
 
 func trueResult(*glua.LState) []glua.LValue { return []glua.LValue{glua.LTrue} }
+
+// writeLocked starts a write of data (or a flush). Writes leave in the
+// order they were issued, awaited or not. Most fit the socket buffer and
+// complete here, under the lock, so that await does not even yield; one
+// that does not, and every write or flush issued after it, queue for a
+// single writer job.
+func (ls *lStreamSocket) writeLocked(L *glua.LState, m, data string, flush bool) *operation {
+	v, s := ls.v, ls.s
+	w := queuedWrite{data: data, flush: flush}
+	if !ls.writing {
+		if flush {
+			return v.doneLocked(L, m, []glua.LValue{glua.LTrue}, nil)
+		}
+		n, all, err := s.OutputStream().TryWrite(unsafeBytes(data))
+		if all || err != nil {
+			return v.doneLocked(L, m, []glua.LValue{glua.LNumber(n)}, err)
+		}
+		w.data, w.sent = data[n:], n
+	}
+	w.op = v.newOperationLocked(L, m)
+	w.op.cancel = func() {
+		v.addJobLocked(job{quick: true, run: func() []job { s.CancelIO(context.Background()); return nil }})
+	}
+	ls.queue = append(ls.queue, w)
+	if !ls.writing {
+		ls.writing = true
+		v.addJobLocked(job{run: ls.writer})
+	}
+	return w.op
+}
+
+// writer sends the queued writes in order, until the queue is empty.
+func (ls *lStreamSocket) writer() []job {
+	v, out := ls.v, ls.s.OutputStream()
+	var started []job
+	for {
+		v.mu.Lock()
+		if len(ls.queue) == 0 {
+			ls.writing = false
+			v.mu.Unlock()
+			return started
+		}
+		w := ls.queue[0]
+		ls.queue[0] = queuedWrite{}
+		ls.queue = ls.queue[1:]
+		v.mu.Unlock()
+		if w.flush {
+			started = append(started, v.finish(w.op, trueResult, out.Flush(context.Background()))...)
+			continue
+		}
+		n, err := out.Write(context.Background(), unsafeBytes(w.data))
+		total := glua.LNumber(w.sent + n)
+		started = append(started, v.finish(w.op, func(*glua.LState) []glua.LValue { return []glua.LValue{total} }, err)...)
+	}
+}
 
 // unsafeBytes views a Lua string's bytes without copying. The writes it
 // is used for only read the slice, and Lua strings are immutable.

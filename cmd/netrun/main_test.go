@@ -356,7 +356,7 @@ func TestCommandLine(t *testing.T) {
 		stderr string
 	}{
 		{nil, 2, "Usage:"},
-		{[]string{"help"}, 0, "netrun run [--config FILE] [--allow CAPS] [PATH ...]"},
+		{[]string{"help"}, 0, "netrun run [--config FILE] [--allow CAPS] [--workers N] [PATH ...]"},
 		{[]string{"help", "run"}, 0, "-allow CAPS"},
 		{[]string{"run", "-h"}, 0, "-config FILE"},
 		{[]string{"help", "nope"}, 2, `unknown command "nope"`},

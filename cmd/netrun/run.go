@@ -19,7 +19,7 @@ import (
 )
 
 const (
-	runUsage = "[--config FILE] [--allow CAPS] [PATH ...]"
+	runUsage = "[--config FILE] [--allow CAPS] [--workers N] [PATH ...]"
 	runDoc   = "run scripts, reloading them as they change, until SIGINT or SIGTERM"
 	runHelp  = `PATH is a .lua file, or a folder whose *.lua files (not *_test.lua) run,
 including those created there later. With no PATH and no --config, netrun
@@ -56,7 +56,10 @@ func (f *capsFlag) Set(s string) error {
 func (c *cli) run(ctx context.Context, args []string) error {
 	var configFile string
 	var allow capsFlag
+	var workers int
 	fl, err := c.parse("run", args, func(fl *flag.FlagSet) {
+		fl.IntVar(&workers, "workers", 0, "run each script named by PATH in `N` workers (Lua states), to use N cores;\n"+
+			"a script's state (net.state, its tables) is then per worker (default: the config's workers, else 1)")
 		fl.StringVar(&configFile, "config", "", "read the host configuration (TOML) from `FILE`")
 		fl.Var(&allow, "allow", "grant the comma-separated `CAPS` to the scripts named by PATH: internetClient,\n"+
 			"internetClientServer, privateNetworkClientServer, loopback (default loopback)")
@@ -108,7 +111,10 @@ func (c *cli) run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	h, err := host.New(host.Options{Config: cfg, Paths: paths, Allow: caps, Scripts: engine, Logger: log})
+	if workers < 0 || workers > 1024 {
+		return &usageError{msg: fmt.Sprintf("-workers %d: want 1 to 1024", workers)}
+	}
+	h, err := host.New(host.Options{Config: cfg, Paths: paths, Allow: caps, Workers: workers, Scripts: engine, Logger: log})
 	if err != nil {
 		return err
 	}

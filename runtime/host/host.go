@@ -45,6 +45,11 @@ type Options struct {
 	Paths []string
 	// Allow is granted to every script named in Paths (--allow).
 	Allow isolation.Capabilities
+	// Workers is how many workers each script named in Paths runs
+	// (--workers); 0 means the config's [host] workers, or one when there
+	// is no config. One worker keeps a script's state in one place (a
+	// chat room, a store); more use more cores.
+	Workers int
 	// Scripts runs the scripts: bindings/lua's *Engine. It is handed in
 	// rather than made here so that runtime/ imports no binding; whoever
 	// makes it chooses its logger, its print output and its CPU budget
@@ -148,9 +153,12 @@ func New(opts Options) (*Host, error) {
 	if h.log == nil {
 		h.log = slog.Default()
 	}
-	defaultWorkers := runtime.NumCPU()
+	// Without a config, a script runs in one worker: its state stays in
+	// one place. A config's [host] workers of 0 means one per CPU.
+	defaultWorkers := 1
 	var specs []spec
 	if c := opts.Config; c != nil {
+		defaultWorkers = runtime.NumCPU()
 		if err := c.Validate(); err != nil {
 			return nil, fmt.Errorf("host: %w", err)
 		}
@@ -164,7 +172,7 @@ func New(opts Options) (*Host, error) {
 		}
 	}
 	for _, p := range opts.Paths {
-		specs = append(specs, spec{path: p, caps: opts.Allow})
+		specs = append(specs, spec{path: p, caps: opts.Allow, workers: opts.Workers})
 	}
 	if len(specs) == 0 {
 		return nil, errors.New("host: no script to run: give a path or a config with [[script]] tables")
