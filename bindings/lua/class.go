@@ -30,7 +30,10 @@ type class struct {
 
 // metatable returns the class's metatable in L, building it once per state.
 func (c *class) metatable(L *glua.LState) *glua.LTable {
-	key := "netrun." + c.name
+	// The registry key is the class's name itself: concatenating a
+	// prefix here would allocate on every object made. netrun's other
+	// registry keys are dotted ("netrun.loaded"), class names are not.
+	key := c.name
 	reg := L.Get(glua.RegistryIndex).(*glua.LTable)
 	if mt, ok := reg.RawGetString(key).(*glua.LTable); ok {
 		return mt
