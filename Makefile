@@ -26,8 +26,12 @@ test: deps vet
 	$(GO) test -race -count=1 -timeout 12m ./...
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./runtime/...
+	$(GO) test -run '^$$' -bench . -benchtime 40x ./runtime/sockets ./bindings/lua
 
 fuzz:
-	@for t in $$($(GO) test -list '^Fuzz' ./runtime/networking | grep ^Fuzz); do \
-		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime 30s ./runtime/networking || exit 1; done
+	@for pkg in ./runtime/networking ./runtime/isolation ./bindings/lua; do \
+		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep ^Fuzz); do \
+			echo "fuzzing $$pkg $$t"; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $${FUZZTIME:-30s} $$pkg || exit 1; \
+		done; \
+	done
