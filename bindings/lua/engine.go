@@ -31,10 +31,11 @@ type Engine struct {
 	stdout io.Writer
 	budget time.Duration
 
-	prelude *glua.FunctionProto
-	hub     listenerHub
-	dgrams  datagramHub
-	parker  parker
+	prelude   *glua.FunctionProto
+	wrapProto *glua.FunctionProto
+	hub       listenerHub
+	dgrams    datagramHub
+	parker    parker
 
 	mu     sync.Mutex
 	protos map[string]compiled // path → last compiled content
@@ -82,6 +83,9 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 		return nil, err
 	}
 	e.prelude = p
+	if e.wrapProto, err = compile(wrapSource, "netrun-coroutine-wrap"); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 

@@ -12,6 +12,17 @@ import (
 	"github.com/yuin/gopher-lua/parse"
 )
 
+// wrapSource is coroutine.wrap over netrun's coroutine.create.
+const wrapSource = `local create, resume = ...
+local function pass(ok, ...)
+	if not ok then error((...), 0) end
+	return ...
+end
+return function(f)
+	local co = create(f)
+	return function(...) return pass(resume(co, ...)) end
+end`
+
 // preludeSource is the Lua half of the scheduler (prelude.lua).
 //
 //go:embed prelude.lua
@@ -58,6 +69,7 @@ func (v *vm) openSandbox(prelude *glua.FunctionProto) error {
 		return 1
 	}))
 	L.SetGlobal("require", L.NewFunction(v.require))
+	v.wrapCoroutineCreate()
 
 	gopcall := L.GetGlobal("pcall")
 	co := L.GetField(L.GetGlobal(glua.CoroutineLibName), "create")
@@ -98,9 +110,47 @@ func (v *vm) openSandbox(prelude *glua.FunctionProto) error {
 	return nil
 }
 
+// wrapCoroutineCreate makes coroutine.create and coroutine.wrap give their
+// coroutines the worker's budget, so that a runaway loop inside one is
+// stopped too.
+func (v *vm) wrapCoroutineCreate() {
+	L := v.L
+	co := L.GetGlobal(glua.CoroutineLibName).(*glua.LTable)
+	create := co.RawGetString("create")
+	resume := co.RawGetString("resume")
+	newCreate := L.NewFunction(func(L *glua.LState) int {
+		L.Push(create)
+		L.Push(L.Get(1))
+		L.Call(1, 1)
+		if th, ok := L.Get(-1).(*glua.LState); ok {
+			v.checkBudget(th)
+		}
+		return 1
+	})
+	co.RawSetString("create", newCreate)
+	// wrap, rebuilt on create so that it gets the budget as well.
+	L.Push(L.NewFunctionFromProto(v.engine.wrapProto))
+	L.Push(newCreate)
+	L.Push(resume)
+	L.Call(2, 1)
+	co.RawSetString("wrap", L.Get(-1))
+	L.Pop(1)
+}
+
 func (v *vm) markPassThrough(L *glua.LState) int {
-	v.passThrough[L.CheckThread(1)] = struct{}{}
+	th := L.CheckThread(1)
+	v.passThrough[th] = struct{}{}
+	v.checkBudget(th)
 	return 0
+}
+
+// checkBudget makes a coroutine created inside a task check the worker's
+// budget: gopher-lua gives it a context derived from its creator's, which
+// never ends since a budget's Done is nil until tripped.
+func (v *vm) checkBudget(th *glua.LState) {
+	if v.budget > 0 {
+		th.SetContext(v.budgetNow.Load())
+	}
 }
 
 func (v *vm) unmarkPassThrough(L *glua.LState) int {

@@ -207,3 +207,20 @@ print("sent")
 	}
 	h.out.wait(t, "sent")
 }
+
+// TestRunawayInsideCoroutines stops loops that never yield inside pcall,
+// coroutine.create and coroutine.wrap, and keeps serving afterwards.
+func TestRunawayInsideCoroutines(t *testing.T) {
+	h := newHarness(t, 100*time.Millisecond)
+	h.start(t, "spin2.lua", `
+local net = require("netrun")
+net.spawn(function() pcall(function() while true do end end) end)
+net.spawn(function() coroutine.resume(coroutine.create(function() while true do end end)) end)
+net.spawn(function() coroutine.wrap(function() while true do end end)() end)
+net.spawn(function() net.sleep(0.01); print("after", coroutine.wrap(function(a) return a * 2 end)(21)) end)
+`, 1, nil)
+	h.out.wait(t, "after\t42")
+	eventually(t, "three handlers stopped", func() bool {
+		return strings.Count(h.logs.String(), "CPU budget") >= 3
+	})
+}

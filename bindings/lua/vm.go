@@ -69,17 +69,16 @@ type vm struct {
 	generation int             // the script version's number: newer versions get new connections
 	engine     *Engine
 
-	mu           sync.Mutex // the state's lock; guards the fields below and all Lua values
-	current      *glua.LState
-	awaited      bool // the current resume ended in an await
-	jobs         []job
-	idle         []*glua.LState
-	budgetCtx    context.Context
-	budgetCancel context.CancelFunc
-	closed       bool
-	tasks        int // tasks started and not finished, for drain
+	mu      sync.Mutex // the state's lock; guards the fields below and all Lua values
+	current *glua.LState
+	awaited bool // the current resume ended in an await
+	jobs    []job
+	idle    []*glua.LState
+	closed  bool
+	tasks   int // tasks started and not finished, for drain
 
-	resumeStart atomic.Int64 // UnixNano when the running resume began; 0 when idle
+	resumeStart atomic.Int64           // UnixNano when the running resume began; 0 when idle
+	budgetNow   atomic.Pointer[budget] // the budget coroutines check; the watchdog trips it
 	wg          sync.WaitGroup
 	owned       ownedSet
 	passThrough map[*glua.LState]struct{} // pcall's child coroutines; guarded by mu
@@ -118,7 +117,7 @@ func newVM(cfg vmConfig) *vm {
 		v.stdout = io.Discard
 	}
 	v.idleTag = L.NewUserData()
-	v.budgetCtx, v.budgetCancel = context.WithCancel(ctx)
+	v.budgetNow.Store(&budget{})
 	if v.budget > 0 {
 		v.wg.Add(1)
 		go v.watchdog()
@@ -139,7 +138,7 @@ func (v *vm) watchdog() {
 		case <-t.C:
 		}
 		if start := v.resumeStart.Load(); start != 0 && time.Since(time.Unix(0, start)) > v.budget {
-			v.budgetCancel() // the running coroutine raises at its next instruction
+			v.budgetNow.Load().trip() // the running coroutine raises at its next instruction
 		}
 	}
 }
@@ -189,10 +188,12 @@ func (v *vm) resumeLocked(co *glua.LState, fn *glua.LFunction, args ...glua.LVal
 	prev, prevAwaited := v.current, v.awaited
 	v.current, v.awaited = co, false
 	if v.budget > 0 {
-		if v.budgetCtx.Err() != nil {
-			v.budgetCtx, v.budgetCancel = context.WithCancel(v.ctx)
+		b := v.budgetNow.Load()
+		if b.tripped() && v.ctx.Err() == nil {
+			b = &budget{}
+			v.budgetNow.Store(b)
 		}
-		co.SetContext(v.budgetCtx)
+		co.SetContext(b)
 		if prev == nil {
 			v.resumeStart.Store(time.Now().UnixNano())
 		}
@@ -208,9 +209,9 @@ func (v *vm) resumeLocked(co *glua.LState, fn *glua.LFunction, args ...glua.LVal
 		if fn == nil {
 			v.tasks--
 		}
-		if v.budget > 0 && v.budgetCtx.Err() != nil && v.ctx.Err() == nil {
+		if v.budget > 0 && v.budgetNow.Load().tripped() && v.ctx.Err() == nil {
 			v.log.Error("handler stopped: it ran past its CPU budget", "budget", v.budget)
-			v.budgetCtx, v.budgetCancel = context.WithCancel(v.ctx)
+			v.budgetNow.Store(&budget{})
 			return
 		}
 		v.failed = err
@@ -339,6 +340,7 @@ func (v *vm) close() {
 	v.closed = true
 	v.mu.Unlock()
 	v.stop() // first, so that tasks failing on closed sockets are known to be stopping
+	v.budgetNow.Load().trip()
 	v.engine.parker.dropVM(v)
 	v.owned.closeAll()
 	v.wg.Wait()
