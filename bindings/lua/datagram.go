@@ -259,7 +259,7 @@ var datagramClass = &class{
 			l := self[*lDatagram](L, m)
 			pair := argEndpoint(L, m)
 			cacheable := pair.LocalHostName == nil && pair.LocalServiceName == ""
-			key := pair.RemoteHostName.CanonicalName() + "\x00" + pair.RemoteServiceName
+			key := streamKey{pair.RemoteHostName.CanonicalName(), pair.RemoteServiceName}
 			if cacheable && !l.closed {
 				if ud := l.streams.get(key); ud != nil {
 					L.Push(l.v.doneLocked(L, m, []glua.LValue{ud}, nil).ud)
@@ -383,10 +383,12 @@ var dgramArgsClass = &class{
 	},
 	getters: map[string]getter{
 		"RemoteAddress": func(L *glua.LState, o any) glua.LValue {
-			return hostNameValue(L, networking.HostNameFromAddr(o.(*dgramArgs).remote.Addr()))
+			a := o.(*dgramArgs)
+			return a.v.peers.names(L, a.remote).host
 		},
 		"RemotePort": func(L *glua.LState, o any) glua.LValue {
-			return glua.LString(strconv.Itoa(int(o.(*dgramArgs).remote.Port())))
+			a := o.(*dgramArgs)
+			return a.v.peers.names(L, a.remote).port
 		},
 		"LocalAddress": func(L *glua.LState, o any) glua.LValue {
 			return hostNameValue(L, networking.HostNameFromAddr(o.(*dgramArgs).local))
@@ -527,6 +529,38 @@ var datagramInfoClass = &class{
 	},
 }
 
+// peerNames are a datagram sender's address and port as Lua sees them.
+type peerNames struct {
+	host *glua.LUserData
+	port glua.LString
+}
+
+// peerCache keeps the Lua names of recent datagram senders, so that an
+// echo handler reading args.RemoteAddress and args.RemotePort for every
+// datagram does not format and allocate them each time. It is cleared
+// when it grows past peerCacheSize. Guarded by the state's lock.
+type peerCache struct {
+	m map[netip.AddrPort]peerNames
+}
+
+// peerCacheSize bounds a worker's peerCache.
+const peerCacheSize = 4096
+
+func (c *peerCache) names(L *glua.LState, ap netip.AddrPort) peerNames {
+	if n, ok := c.m[ap]; ok {
+		return n
+	}
+	if c.m == nil || len(c.m) >= peerCacheSize {
+		c.m = make(map[netip.AddrPort]peerNames, 64)
+	}
+	n := peerNames{
+		host: newObject(L, hostNameClass, networking.HostNameFromAddr(ap.Addr())),
+		port: glua.LString(strconv.Itoa(int(ap.Port()))),
+	}
+	c.m[ap] = n
+	return n
+}
+
 // streamCacheSize bounds the output streams a DatagramSocket keeps for
 // GetOutputStreamAsync, so that an echo server answering many peers does
 // not resolve each peer's address per datagram, nor keep every peer ever
@@ -536,16 +570,20 @@ const streamCacheSize = 1024
 // streamCache holds the output streams of one DatagramSocket by remote
 // (host, service), least recently used evicted.
 type streamCache struct {
-	m     map[string]*list.Element
+	m     map[streamKey]*list.Element
 	order list.List // of *cachedStream, most recently used first
 }
 
+// streamKey names a destination as GetOutputStreamAsync was given it; a
+// struct rather than a joined string, so that a lookup allocates nothing.
+type streamKey struct{ host, service string }
+
 type cachedStream struct {
-	key string
+	key streamKey
 	ud  *glua.LUserData
 }
 
-func (c *streamCache) get(key string) *glua.LUserData {
+func (c *streamCache) get(key streamKey) *glua.LUserData {
 	e, ok := c.m[key]
 	if !ok {
 		return nil
@@ -554,14 +592,14 @@ func (c *streamCache) get(key string) *glua.LUserData {
 	return e.Value.(*cachedStream).ud
 }
 
-func (c *streamCache) put(key string, ud *glua.LUserData) {
+func (c *streamCache) put(key streamKey, ud *glua.LUserData) {
 	if e, ok := c.m[key]; ok {
 		e.Value.(*cachedStream).ud = ud
 		c.order.MoveToFront(e)
 		return
 	}
 	if c.m == nil {
-		c.m = map[string]*list.Element{}
+		c.m = map[streamKey]*list.Element{}
 	}
 	c.m[key] = c.order.PushFront(&cachedStream{key: key, ud: ud})
 	if c.order.Len() > streamCacheSize {

@@ -82,6 +82,7 @@ type vm struct {
 	wg          sync.WaitGroup
 	owned       ownedSet
 	passThrough map[*glua.LState]struct{} // pcall's child coroutines; guarded by mu
+	peers       peerCache                 // names of recent datagram senders; guarded by mu
 	failed      error                     // the last task error, for runMain; guarded by mu
 }
 
