@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +14,7 @@ import (
 	"time"
 
 	lua "github.com/netrun/netrun/bindings/lua"
+	"github.com/netrun/netrun/internal/echobench"
 )
 
 const (
@@ -87,7 +85,7 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 		return &usageError{msg: "unexpected argument " + fs.Arg(0)}
 	}
 
-	rawAddr, stopRaw, err := startRawEcho(*mode)
+	rawAddr, stopRaw, err := echobench.StartRaw(*mode)
 	if err != nil {
 		return err
 	}
@@ -106,218 +104,44 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 			addr string
 			res  *result
 		}{{rawAddr, &raw}, {luaAddr, &lu}} {
-			res, err := drive(ctx, *mode, side.addr, *conns, *size, *duration)
-			if err != nil {
+			if err := side.res.drive(ctx, *mode, side.addr, *conns, *size, *duration); err != nil {
 				return err
 			}
-			side.res.add(res)
 		}
 	}
-	tw := c.stdout
-	fmt.Fprintf(tw, "%-8s %12s %10s %10s\n", "server", "msgs/s", "p50", "p99")
+	fmt.Fprintf(c.stdout, "%-8s %12s %10s %10s\n", "server", "msgs/s", "p50", "p99")
 	for _, row := range []struct {
 		name string
 		r    *result
 	}{{"raw-go", &raw}, {"lua", &lu}} {
-		fmt.Fprintf(tw, "%-8s %12.0f %10s %10s\n", row.name, row.r.rate(), row.r.quantile(0.50), row.r.quantile(0.99))
+		fmt.Fprintf(c.stdout, "%-8s %12.0f %10s %10s\n", row.name, row.r.rate(), row.r.hist.Quantile(0.50), row.r.hist.Quantile(0.99))
 	}
-	fmt.Fprintf(tw, "ratio lua/raw: %.2f\n", lu.rate()/raw.rate())
+	fmt.Fprintf(c.stdout, "ratio lua/raw: %.2f\n", lu.rate()/raw.rate())
 	return nil
 }
 
-// result accumulates one server's messages and latencies.
+// result accumulates one server's messages, time and latencies.
 type result struct {
 	msgs    int64
 	elapsed time.Duration
-	hist    histogram
+	hist    echobench.Histogram
 }
 
-func (r *result) add(o *result) {
-	r.msgs += o.msgs
-	r.elapsed += o.elapsed
-	r.hist.merge(&o.hist)
-}
-
-func (r *result) rate() float64 { return float64(r.msgs) / r.elapsed.Seconds() }
-
-func (r *result) quantile(q float64) time.Duration { return r.hist.quantile(q) }
-
-// histogram counts latencies in buckets that grow by 5%, from 1 µs to
-// about 10 s: enough to read p50 and p99 to within 5% without keeping
-// every sample.
-type histogram struct{ counts [340]int64 }
-
-const histBase = 1.05
-
-func (h *histogram) record(d time.Duration) {
-	us := float64(d) / float64(time.Microsecond)
-	i := 0
-	if us > 1 {
-		i = int(math.Log(us) / math.Log(histBase))
+// drive runs conns ping-pong clients against addr for d and adds what
+// they measured.
+func (r *result) drive(ctx context.Context, mode, addr string, conns, size int, d time.Duration) error {
+	clients, err := echobench.Dial(mode, addr, conns, size)
+	if err != nil {
+		return err
 	}
-	h.counts[min(i, len(h.counts)-1)]++
-}
-
-func (h *histogram) merge(o *histogram) {
-	for i, n := range o.counts {
-		h.counts[i] += n
-	}
-}
-
-func (h *histogram) quantile(q float64) time.Duration {
-	var total int64
-	for _, n := range h.counts {
-		total += n
-	}
-	if total == 0 {
-		return 0
-	}
-	want := int64(math.Ceil(q * float64(total)))
-	var seen int64
-	for i, n := range h.counts {
-		seen += n
-		if seen >= want {
-			us := math.Pow(histBase, float64(i+1))
-			return time.Duration(us * float64(time.Microsecond)).Round(time.Microsecond)
-		}
-	}
-	return 0
-}
-
-// drive runs conns ping-pong clients against addr for d.
-func drive(ctx context.Context, mode, addr string, conns, size int, d time.Duration) (*result, error) {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	results := make([]result, conns)
-	errs := make([]error, conns)
-	var wg sync.WaitGroup
-	start := time.Now()
-	for i := 0; i < conns; i++ {
-		c, err := net.Dial(mode+"4", addr)
-		if err != nil {
-			return nil, fmt.Errorf("connecting to %s: %w", addr, err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer c.Close()
-			errs[i] = pingPong(ctx, c, size, &results[i])
-		}()
-	}
-	wg.Wait()
-	total := &result{elapsed: time.Since(start)}
-	for i := range results {
-		total.msgs += results[i].msgs
-		total.hist.merge(&results[i].hist)
-	}
-	return total, errors.Join(errs...)
-}
-
-// pingPong sends a message, waits for its echo, and repeats until ctx
-// ends. A UDP datagram lost on loopback fails the run after a second.
-func pingPong(ctx context.Context, c net.Conn, size int, r *result) error {
-	out := bytes.Repeat([]byte{'x'}, size)
-	in := make([]byte, size+1)
-	_, udp := c.(*net.UDPConn)
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	for ctx.Err() == nil {
-		t0 := time.Now()
-		if _, err := c.Write(out); err != nil {
-			return ignoreEnd(ctx, err)
-		}
-		if udp {
-			c.SetReadDeadline(t0.Add(time.Second))
-			n, err := c.Read(in)
-			if err != nil {
-				return ignoreEnd(ctx, err)
-			}
-			if n != size {
-				return fmt.Errorf("echo of %d bytes came back as %d", size, n)
-			}
-		} else if _, err := io.ReadFull(c, in[:size]); err != nil {
-			return ignoreEnd(ctx, err)
-		}
-		r.hist.record(time.Since(t0))
-		r.msgs++
-	}
-	return nil
-}
-
-// ignoreEnd drops the error of the operation the end of the run cut off.
-func ignoreEnd(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return nil
-	}
+	defer clients.Close()
+	n, elapsed, err := clients.Run(ctx, d, &r.hist)
+	r.msgs += n
+	r.elapsed += elapsed
 	return err
 }
 
-// startRawEcho starts the raw-Go echo server.
-func startRawEcho(mode string) (string, func(), error) {
-	var wg sync.WaitGroup
-	if mode == "udp" {
-		pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			return "", nil, err
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 65536)
-			for {
-				n, from, err := pc.ReadFromUDPAddrPort(buf)
-				if err != nil {
-					return
-				}
-				pc.WriteToUDPAddrPort(buf[:n], from)
-			}
-		}()
-		return pc.LocalAddr().String(), func() { pc.Close(); wg.Wait() }, nil
-	}
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	var mu sync.Mutex
-	open := map[net.Conn]bool{}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			open[c] = true
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				buf := make([]byte, 65536)
-				for {
-					n, err := c.Read(buf)
-					if err != nil {
-						return
-					}
-					if _, err := c.Write(buf[:n]); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String(), func() {
-		ln.Close()
-		mu.Lock()
-		for c := range open {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	}, nil
-}
+func (r *result) rate() float64 { return float64(r.msgs) / r.elapsed.Seconds() }
 
 // startLuaEcho runs the Lua echo script in an engine of its own and
 // returns the address it listens on.

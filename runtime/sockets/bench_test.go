@@ -3,13 +3,13 @@ package sockets_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/netrun/netrun/internal/echobench"
 	"github.com/netrun/netrun/runtime/sockets"
 )
 
@@ -17,69 +17,6 @@ import (
 // the same server written on net.Conn, with the same Go client, in the same
 // run: each b.N iteration drives one round of the workload through both
 // servers in turn, so the ratio is immune to drift of the machine.
-
-// rounder runs one round of an echo workload and says how long it took.
-type rounder interface {
-	round(b *testing.B, msgs int) time.Duration
-}
-
-// compareRounds warms both servers up, then runs b.N rounds through each,
-// alternating which goes first, and reports both rates and their ratio.
-// perRound is the number of messages one round echoes.
-func compareRounds(b *testing.B, raw, rt rounder, perRound, msgs int) {
-	raw.round(b, msgs)
-	rt.round(b, msgs)
-	b.ResetTimer()
-	var rawTime, rtTime time.Duration
-	for i := 0; i < b.N; i++ {
-		if i%2 == 0 {
-			rawTime += raw.round(b, msgs)
-			rtTime += rt.round(b, msgs)
-		} else {
-			rtTime += rt.round(b, msgs)
-			rawTime += raw.round(b, msgs)
-		}
-	}
-	total := float64(b.N * perRound)
-	b.ReportMetric(total/rawTime.Seconds(), "raw-msgs/s")
-	b.ReportMetric(total/rtTime.Seconds(), "runtime-msgs/s")
-	b.ReportMetric(rawTime.Seconds()/rtTime.Seconds(), "runtime/raw")
-}
-
-// rawTCPEcho serves echo on a net.Listener, one goroutine per connection.
-func rawTCPEcho(b *testing.B) (addr string, stop func()) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				buf := make([]byte, 16<<10)
-				for {
-					n, err := c.Read(buf)
-					if err != nil {
-						return
-					}
-					if _, err := c.Write(buf[:n]); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String(), func() { ln.Close(); wg.Wait() }
-}
 
 // runtimeTCPEcho serves echo on a StreamSocketListener, reading with
 // ReadBuffer (a pooled buffer borrowed only while bytes are there), as the
@@ -117,57 +54,6 @@ func runtimeTCPEcho(b *testing.B) (addr string, stop func()) {
 	return "127.0.0.1:" + l.Information().LocalPort(), func() { l.Close(); wg.Wait() }
 }
 
-// echoClients holds conns open to addr and runs rounds of ping-pong.
-type echoClients struct {
-	conns []net.Conn
-	size  int
-}
-
-func dialEchoClients(b *testing.B, addr string, conns, size int) *echoClients {
-	e := &echoClients{size: size}
-	for i := 0; i < conns; i++ {
-		c, err := net.Dial("tcp4", addr)
-		if err != nil {
-			b.Fatal(err)
-		}
-		e.conns = append(e.conns, c)
-	}
-	return e
-}
-
-// round sends msgs messages on every connection, each awaiting its echo,
-// and returns how long the round took.
-func (e *echoClients) round(b *testing.B, msgs int) time.Duration {
-	start := time.Now()
-	var wg sync.WaitGroup
-	for _, c := range e.conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out := make([]byte, e.size)
-			in := make([]byte, e.size)
-			for i := 0; i < msgs; i++ {
-				if _, err := c.Write(out); err != nil {
-					b.Error(err)
-					return
-				}
-				if _, err := io.ReadFull(c, in); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return time.Since(start)
-}
-
-func (e *echoClients) close() {
-	for _, c := range e.conns {
-		c.Close()
-	}
-}
-
 // BenchmarkTCPEcho reports msgs/s through the runtime/ echo server and
 // through the raw net.Conn one, and their ratio runtime/raw.
 func BenchmarkTCPEcho(b *testing.B) {
@@ -175,15 +61,11 @@ func BenchmarkTCPEcho(b *testing.B) {
 		{1, 64, 2000}, {32, 64, 200}, {32, 16 << 10, 50},
 	} {
 		b.Run(fmt.Sprintf("conns=%d/size=%d", w.conns, w.size), func(b *testing.B) {
-			rawAddr, stopRaw := rawTCPEcho(b)
+			rawAddr, stopRaw := startRaw(b, "tcp")
 			defer stopRaw()
 			rtAddr, stopRT := runtimeTCPEcho(b)
 			defer stopRT()
-			raw := dialEchoClients(b, rawAddr, w.conns, w.size)
-			defer raw.close()
-			rt := dialEchoClients(b, rtAddr, w.conns, w.size)
-			defer rt.close()
-			compareRounds(b, raw, rt, w.conns*w.msgs, w.msgs)
+			compare(b, "tcp", rawAddr, rtAddr, w.conns, w.size, w.msgs)
 			b.SetBytes(int64(2 * w.conns * w.msgs * w.size))
 		})
 	}
@@ -192,7 +74,7 @@ func BenchmarkTCPEcho(b *testing.B) {
 // BenchmarkStreamSocketReadWrite measures the allocation cost of one
 // write and one read through a connected StreamSocket.
 func BenchmarkStreamSocketReadWrite(b *testing.B) {
-	addr, stop := rawTCPEcho(b)
+	addr, stop := startRaw(b, "tcp")
 	defer stop()
 	s := sockets.NewStreamSocket()
 	defer s.Close()
@@ -220,27 +102,6 @@ func BenchmarkStreamSocketReadWrite(b *testing.B) {
 			buf.Release()
 		}
 	}
-}
-
-// rawUDPEcho serves UDP echo on a net.UDPConn.
-func rawUDPEcho(b *testing.B) (addr string, stop func()) {
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 64<<10)
-		for {
-			n, from, err := c.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			c.WriteToUDPAddrPort(buf[:n], from)
-		}
-	}()
-	return c.LocalAddr().String(), func() { c.Close(); <-done }
 }
 
 // runtimeUDPEcho serves UDP echo on a DatagramSocket: each datagram is
@@ -276,72 +137,54 @@ func runtimeUDPEcho(b *testing.B) (addr string, stop func()) {
 func BenchmarkUDPEcho(b *testing.B) {
 	for _, w := range []struct{ conns, size, msgs int }{{1, 64, 2000}, {32, 64, 200}, {32, 1400, 100}} {
 		b.Run(fmt.Sprintf("conns=%d/size=%d", w.conns, w.size), func(b *testing.B) {
-			rawAddr, stopRaw := rawUDPEcho(b)
+			rawAddr, stopRaw := startRaw(b, "udp")
 			defer stopRaw()
 			rtAddr, stopRT := runtimeUDPEcho(b)
 			defer stopRT()
-			raw := dialUDPClients(b, rawAddr, w.conns, w.size)
-			defer raw.close()
-			rt := dialUDPClients(b, rtAddr, w.conns, w.size)
-			defer rt.close()
-			compareRounds(b, raw, rt, w.conns*w.msgs, w.msgs)
+			compare(b, "udp", rawAddr, rtAddr, w.conns, w.size, w.msgs)
 		})
 	}
 }
 
-// udpClients are connected UDP sockets doing ping-pong with an echo server.
-type udpClients struct {
-	conns []*net.UDPConn
-	size  int
-}
-
-func dialUDPClients(b *testing.B, addr string, conns, size int) *udpClients {
-	u := &udpClients{size: size}
-	ra, err := net.ResolveUDPAddr("udp4", addr)
+// startRaw starts echobench's raw-Go echo server, the baseline.
+func startRaw(b *testing.B, network string) (string, func()) {
+	addr, stop, err := echobench.StartRaw(network)
 	if err != nil {
 		b.Fatal(err)
 	}
-	for i := 0; i < conns; i++ {
-		c, err := net.DialUDP("udp4", nil, ra)
+	return addr, stop
+}
+
+// compare drives the raw server at rawAddr and the runtime's at rtAddr
+// with the same clients, alternating rounds, and reports both rates and
+// their ratio runtime/raw.
+func compare(b *testing.B, network, rawAddr, rtAddr string, conns, size, msgs int) {
+	dial := func(addr string) *echobench.Clients {
+		c, err := echobench.Dial(network, addr, conns, size)
 		if err != nil {
 			b.Fatal(err)
 		}
-		u.conns = append(u.conns, c)
+		return c
 	}
-	return u
-}
-
-// round sends msgs datagrams on every connection, each awaiting its echo.
-// A lost datagram (none are expected on loopback) fails the benchmark
-// after a second rather than hanging it.
-func (u *udpClients) round(b *testing.B, msgs int) time.Duration {
-	start := time.Now()
-	var wg sync.WaitGroup
-	for _, c := range u.conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out := make([]byte, u.size)
-			in := make([]byte, u.size+1)
-			for i := 0; i < msgs; i++ {
-				if _, err := c.Write(out); err != nil {
-					b.Error(err)
-					return
-				}
-				c.SetReadDeadline(time.Now().Add(time.Second))
-				if n, err := c.Read(in); err != nil || n != u.size {
-					b.Errorf("echo: %d bytes, %v", n, err)
-					return
-				}
+	// Closed before the caller's deferred server stops, which wait for
+	// the connections to end.
+	raw := dial(rawAddr)
+	defer raw.Close()
+	rt := dial(rtAddr)
+	defer rt.Close()
+	round := func(c *echobench.Clients) func() time.Duration {
+		return func() time.Duration {
+			d, err := c.Round(msgs)
+			if err != nil {
+				b.Error(err)
 			}
-		}()
+			return d
+		}
 	}
-	wg.Wait()
-	return time.Since(start)
-}
-
-func (u *udpClients) close() {
-	for _, c := range u.conns {
-		c.Close()
-	}
+	b.ResetTimer()
+	rawTime, rtTime := echobench.Compare(b.N, round(raw), round(rt))
+	total := float64(b.N * conns * msgs)
+	b.ReportMetric(total/rawTime.Seconds(), "raw-msgs/s")
+	b.ReportMetric(total/rtTime.Seconds(), "runtime-msgs/s")
+	b.ReportMetric(rawTime.Seconds()/rtTime.Seconds(), "runtime/raw")
 }
