@@ -32,15 +32,11 @@ func (in *InputStream) Read(ctx context.Context, p []byte, opts InputStreamOptio
 		return 0, nil
 	}
 	s := in.s
-	gen := s.cancelGen.Load()
-	if err := s.readLock.lock(ctx); err != nil {
-		return 0, ctxError(ctx, op, "", err)
-	}
-	defer s.readLock.unlock()
-	conn, tc, err := s.ioConn(op, gen)
+	conn, tc, gen, err := s.begin(ctx, op, &s.readLock)
 	if err != nil {
 		return 0, err
 	}
+	defer s.readLock.unlock()
 	stop := s.watch(ctx, conn, false)
 	n := 0
 	for n < len(p) {
@@ -87,15 +83,11 @@ func (in *InputStream) ReadBuffer(ctx context.Context, count int, opts InputStre
 		b.b = b.b[:n]
 		return b, err
 	}
-	gen := s.cancelGen.Load()
-	if err := s.readLock.lock(ctx); err != nil {
-		return nil, ctxError(ctx, op, "", err)
-	}
-	defer s.readLock.unlock()
-	conn, tc, err := s.ioConn(op, gen)
+	conn, tc, gen, err := s.begin(ctx, op, &s.readLock)
 	if err != nil {
 		return nil, err
 	}
+	defer s.readLock.unlock()
 	stop := s.watch(ctx, conn, false)
 	var b *Buffer
 	if tc {
@@ -125,15 +117,11 @@ func (in *InputStream) ReadBuffer(ctx context.Context, count int, opts InputStre
 func (out *OutputStream) Write(ctx context.Context, p []byte) (int, error) {
 	const op = "StreamSocket.OutputStream.Write"
 	s := out.s
-	gen := s.cancelGen.Load()
-	if err := s.writeLock.lock(ctx); err != nil {
-		return 0, ctxError(ctx, op, "", err)
-	}
-	defer s.writeLock.unlock()
-	conn, _, err := s.ioConn(op, gen)
+	conn, _, gen, err := s.begin(ctx, op, &s.writeLock)
 	if err != nil {
 		return 0, err
 	}
+	defer s.writeLock.unlock()
 	stop := s.watch(ctx, conn, true)
 	n, err := conn.Write(p)
 	stop(gen)
@@ -210,6 +198,22 @@ func (out *OutputStream) Flush(ctx context.Context) error {
 	defer s.writeLock.unlock()
 	_, _, err := s.ioConn(op, s.cancelGen.Load())
 	return err
+}
+
+// begin starts a read or a write: it notes the CancelIO generation, takes
+// its turn on l, and returns the connection as ioConn does. On error l is
+// not held; otherwise the caller must unlock it.
+func (s *StreamSocket) begin(ctx context.Context, op string, l *fifoLock) (net.Conn, bool, uint64, error) {
+	gen := s.cancelGen.Load()
+	if err := l.lock(ctx); err != nil {
+		return nil, false, gen, ctxError(ctx, op, "", err)
+	}
+	conn, tc, err := s.ioConn(op, gen)
+	if err != nil {
+		l.unlock()
+		return nil, false, gen, err
+	}
+	return conn, tc, gen, nil
 }
 
 // ioConn returns the connection for an operation that was issued at
@@ -296,15 +300,11 @@ func (in *InputStream) ReadBufferIdle(count int, idle time.Duration) (*Buffer, e
 	if tc {
 		return in.ReadBuffer(ctx, count, Partial)
 	}
-	gen := s.cancelGen.Load()
-	if err := s.readLock.lock(ctx); err != nil {
-		return nil, err
-	}
-	defer s.readLock.unlock()
-	conn, _, err := s.ioConn(op, gen)
+	conn, _, gen, err := s.begin(ctx, op, &s.readLock)
 	if err != nil {
 		return nil, err
 	}
+	defer s.readLock.unlock()
 	conn.SetReadDeadline(time.Now().Add(idle))
 	b, err := s.rawReadBuffer(min(count, bufferSize))
 	if s.cancelGen.Load() == gen && !s.closing.Load() {
