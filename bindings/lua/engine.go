@@ -348,8 +348,6 @@ func toLua(L *glua.LState, v any) glua.LValue {
 	return glua.LNil
 }
 
-var errNoScript = errors.New("no script")
-
 // ErrorText formats a load error for the host's log.
 func ErrorText(err error) string {
 	var le *LoadError
