@@ -8,11 +8,11 @@ import (
 	"slices"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 
 	glua "github.com/yuin/gopher-lua"
 
 	"github.com/netrun/netrun/runtime/socketerror"
-	"github.com/netrun/netrun/runtime/sockets"
 )
 
 // outputSink is an output stream a DataWriter can store to, other than a
@@ -33,25 +33,19 @@ type outputSink interface {
 	cancelStore()
 }
 
-// tryStorer is an outputSink that can store without blocking, under the
-// state's lock, as much as the kernel takes at once (a StreamSocket's
-// TryWrite), so that StoreAsync completes without a hand-off when the
-// bytes fit the socket's buffer.
-type tryStorer interface {
-	tryStore(p []byte) (n int, all bool, err error)
-}
-
 // socketOutput is a StreamSocket's OutputStream as a DataWriter stores to
-// it.
-type socketOutput struct{ s *sockets.StreamSocket }
+// it. Stores and flushes do not go through the outputSink methods: they
+// join the socket's own ordered write queue (lStreamSocket.writeLocked),
+// so that a DataWriter's stores and the socket's WriteAsync calls leave in
+// the order they were issued. The methods below only satisfy outputSink.
+type socketOutput struct{ ls *lStreamSocket }
 
 func (o socketOutput) store(p []byte) (int, error) {
-	return o.s.OutputStream().Write(context.Background(), p)
+	return o.ls.s.OutputStream().Write(context.Background(), p)
 }
-func (o socketOutput) tryStore(p []byte) (int, bool, error) { return o.s.OutputStream().TryWrite(p) }
-func (o socketOutput) flush() error                         { return o.s.OutputStream().Flush(context.Background()) }
-func (socketOutput) quick() bool                            { return false }
-func (o socketOutput) cancelStore()                         { go o.s.CancelIO(context.Background()) }
+func (o socketOutput) flush() error { return o.ls.s.OutputStream().Flush(context.Background()) }
+func (socketOutput) quick() bool    { return false }
+func (o socketOutput) cancelStore() {}
 
 // argOutputStream returns argument n as a sink for a DataWriter; nil if
 // the argument is absent (a writer that only builds a buffer).
@@ -63,7 +57,7 @@ func argOutputStream(L *glua.LState, n int, method, arg string) (outputSink, glu
 		switch s := a.Value.(type) {
 		case *lStreamSocket:
 			if a == s.output {
-				return socketOutput{s.s}, a
+				return socketOutput{s}, a
 			}
 		case outputSink:
 			return s, a
@@ -314,23 +308,24 @@ var dataWriterClass = &class{
 				L.Push(w.v.doneLocked(L, m, []glua.LValue{glua.LNumber(0)}, nil).ud)
 				return 1
 			}
-			done := 0
-			if ts, ok := w.sink.(tryStorer); ok && !w.busy {
-				n, all, err := ts.tryStore(data)
-				if all || err != nil {
-					L.Push(w.v.doneLocked(L, m, []glua.LValue{glua.LNumber(n)}, err).ud)
-					return 1
-				}
-				done, data = n, data[n:]
+			if so, ok := w.sink.(socketOutput); ok {
+				// The writer never touches data again (grow starts a new
+				// buffer), so the socket may keep a string view of it.
+				L.Push(so.ls.writeLocked(L, m, unsafe.String(&data[0], len(data)), false).ud)
+				return 1
 			}
 			L.Push(w.startLocked(L, m, func(s outputSink) (glua.LValue, error) {
 				n, err := s.store(data)
-				return glua.LNumber(done + n), err
+				return glua.LNumber(n), err
 			}).ud)
 			return 1
 		}),
 		"FlushAsync": writerMethod("FlushAsync", func(L *glua.LState, w *dataWriter, m string) int {
 			w.checkSink(L, m)
+			if so, ok := w.sink.(socketOutput); ok {
+				L.Push(so.ls.writeLocked(L, m, "", true).ud)
+				return 1
+			}
 			L.Push(w.startLocked(L, m, func(s outputSink) (glua.LValue, error) {
 				return glua.LTrue, s.flush()
 			}).ud)

@@ -224,3 +224,50 @@ net.spawn(function() net.sleep(0.01); print("after", coroutine.wrap(function(a) 
 		return strings.Count(h.logs.String(), "CPU budget") >= 3
 	})
 }
+
+// TestDataWriterAndWriteAsyncShareOneQueue stores through a DataWriter and
+// writes with WriteAsync on the same socket without awaiting: the bytes
+// leave in issue order, as the socket has one write queue.
+func TestDataWriterAndWriteAsyncShareOneQueue(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	h := newHarness(t, 0)
+	h.start(t, "mixed.lua", fmt.Sprintf(`
+local net = require("netrun")
+local s = net.StreamSocket.new()
+s.Control.OutboundBufferSizeInBytes = 16384 -- big stores cannot complete at once
+s:ConnectAsync("127.0.0.1", "%d"):await()
+local w = net.DataWriter.new(s.OutputStream)
+local ops = {}
+for i = 1, 5 do
+	w:WriteString(string.rep("a", 300000))
+	ops[#ops + 1] = w:StoreAsync()
+	ops[#ops + 1] = s.OutputStream:WriteAsync(string.rep("b", 1000))
+end
+ops[#ops + 1] = w:FlushAsync()
+for _, op in ipairs(ops) do op:await() end
+s:Close()
+print("sent")
+`, ln.Addr().(*net.TCPAddr).Port), 1, nil)
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Repeat(strings.Repeat("a", 300000)+strings.Repeat("b", 1000), 5)
+	if string(got) != want {
+		i := 0
+		for i < len(got) && i < len(want) && got[i] == want[i] {
+			i++
+		}
+		t.Fatalf("received %d bytes, first difference at byte %d of %d", len(got), i, len(want))
+	}
+	h.out.wait(t, "sent")
+}
