@@ -3,8 +3,9 @@
 
 GO ?= go
 # Debian packages the tests drive as real peers (socat, openssl, dnsmasq), plus
-# iproute2 for network namespaces and netbase for /etc/services.
-TEST_DEBS := socat openssl iproute2 netbase dnsmasq-base ca-certificates
+# iproute2 for network namespaces, netbase for /etc/services, and protoc
+# (protobuf-compiler) to check the committed plugin protocol code.
+TEST_DEBS := socat openssl iproute2 netbase dnsmasq-base ca-certificates protobuf-compiler
 
 .PHONY: test deps build bench fuzz vet
 
