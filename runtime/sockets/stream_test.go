@@ -399,3 +399,34 @@ func TestReadBufferIdle(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestNetConn(t *testing.T) {
+	s := sockets.NewStreamSocket()
+	if _, err := s.NetConn(); socketerror.HResultOf(err) != socketerror.EIllegalMethodCall {
+		t.Fatalf("NetConn before connect = %v, want E_ILLEGAL_METHOD_CALL", err)
+	}
+	addr := testpeer.TCPEchoServer(t, "tcp4", "127.0.0.1")
+	s = connect(t, nil, addr, sockets.PlainSocket)
+	c, err := s.NetConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The caller owns the connection's reads and writes now.
+	if _, err := c.Write([]byte("layered")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 7)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "layered" {
+		t.Fatalf("read %q, %v", buf, err)
+	}
+	if s.Information().RemotePort() == "" {
+		t.Fatal("Information lost its address")
+	}
+	s.Close()
+	if _, err := c.Write([]byte("x")); err == nil {
+		t.Fatal("write after the socket's Close succeeded")
+	}
+	if _, err := s.NetConn(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("NetConn after Close = %v, want net.ErrClosed", err)
+	}
+}

@@ -555,6 +555,28 @@ func (s *StreamSocket) SyscallConn() (syscall.RawConn, error) {
 	return s.raw, nil
 }
 
+// NetConn returns the connection of a connected socket as a net.Conn: the
+// *tls.Conn on a TLS connection (its handshake may still be pending on a
+// socket from a TLS listener), else the *net.TCPConn. It is for protocols
+// layered on the socket, such as WebSocket (a netrun extension).
+//
+// Once taken, the caller owns reads and writes: it must not use
+// InputStream, OutputStream, UpgradeToSsl or CancelIO any more, and the
+// deadlines it sets are its own. Close still closes the connection, and
+// Control and Information keep working.
+func (s *StreamSocket) NetConn() (net.Conn, error) {
+	const op = "StreamSocket.NetConn"
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.state == stateClosed:
+		return nil, socketerror.Closed(op)
+	case s.conn == nil:
+		return nil, socketerror.IllegalCall(op, "the socket is not connected")
+	}
+	return s.conn, nil
+}
+
 // lockStreams takes its turn on both the read and the write queue, so that
 // every read and write issued before it has returned.
 func (s *StreamSocket) lockStreams(ctx context.Context, op string) error {
