@@ -94,18 +94,21 @@ type inputSource interface {
 }
 
 // socketInput is a StreamSocket's InputStream as a DataReader loads it.
-type socketInput struct{ s *sockets.StreamSocket }
+type socketInput struct{ ls *lStreamSocket }
 
 func (socketInput) immediate() bool    { return false }
 func (socketInput) loadNow(int) []byte { return nil }
-func (in socketInput) cancelLoad()     { go in.s.CancelIO(context.Background()) }
+func (in socketInput) cancelLoad()     { go in.ls.s.CancelIO(context.Background()) }
 
 func (in socketInput) load(n int, partial bool) ([]byte, error) {
 	opts := sockets.InputStreamNone
 	if partial {
 		opts = sockets.Partial
 	}
-	b, err := in.s.InputStream().ReadBuffer(context.Background(), n, opts)
+	if in.ls.upgraded.Load() {
+		return nil, errUpgraded("DataReader.LoadAsync")
+	}
+	b, err := in.ls.s.InputStream().ReadBuffer(context.Background(), n, opts)
 	var data []byte
 	if b != nil {
 		data = append([]byte(nil), b.Bytes()...)
@@ -183,7 +186,7 @@ func argInputStream(L *glua.LState, n int, method, arg string) (inputSource, glu
 		switch s := ud.Value.(type) {
 		case *lStreamSocket:
 			if ud == s.input {
-				return socketInput{s.s}, ud
+				return socketInput{s}, ud
 			}
 		case inputSource:
 			return s, ud

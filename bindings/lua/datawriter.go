@@ -3,6 +3,7 @@ package lua
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -39,6 +40,23 @@ type outputSink interface {
 // so that a DataWriter's stores and the socket's WriteAsync calls leave in
 // the order they were issued. The methods below only satisfy outputSink.
 type socketOutput struct{ ls *lStreamSocket }
+
+// queuedSink is an output stream whose socket keeps one ordered write
+// queue: a DataWriter's stores and flushes join it, so that they and the
+// socket's own WriteAsync calls leave in the order they were issued. Its
+// outputSink methods are not used.
+type queuedSink interface {
+	outputSink
+	// queueLocked queues data (or a flush) and returns its operation.
+	queueLocked(L *glua.LState, m, data string, flush bool) *operation
+}
+
+// errQueuedSink is what a queuedSink's unused outputSink methods return.
+var errQueuedSink = errors.New("netrun: internal error: a queued sink stored directly")
+
+func (o socketOutput) queueLocked(L *glua.LState, m, data string, flush bool) *operation {
+	return o.ls.writeLocked(L, m, data, flush)
+}
 
 func (o socketOutput) store(p []byte) (int, error) {
 	return o.ls.s.OutputStream().Write(context.Background(), p)
@@ -308,10 +326,10 @@ var dataWriterClass = &class{
 				L.Push(w.v.doneLocked(L, m, []glua.LValue{glua.LNumber(0)}, nil).ud)
 				return 1
 			}
-			if so, ok := w.sink.(socketOutput); ok {
+			if q, ok := w.sink.(queuedSink); ok {
 				// The writer never touches data again (grow starts a new
 				// buffer), so the socket may keep a string view of it.
-				L.Push(so.ls.writeLocked(L, m, unsafe.String(&data[0], len(data)), false).ud)
+				L.Push(q.queueLocked(L, m, unsafe.String(&data[0], len(data)), false).ud)
 				return 1
 			}
 			L.Push(w.startLocked(L, m, func(s outputSink) (glua.LValue, error) {
@@ -322,8 +340,8 @@ var dataWriterClass = &class{
 		}),
 		"FlushAsync": writerMethod("FlushAsync", func(L *glua.LState, w *dataWriter, m string) int {
 			w.checkSink(L, m)
-			if so, ok := w.sink.(socketOutput); ok {
-				L.Push(so.ls.writeLocked(L, m, "", true).ud)
+			if q, ok := w.sink.(queuedSink); ok {
+				L.Push(q.queueLocked(L, m, "", true).ud)
 				return 1
 			}
 			L.Push(w.startLocked(L, m, func(s outputSink) (glua.LValue, error) {

@@ -7,6 +7,7 @@ import (
 	glua "github.com/yuin/gopher-lua"
 
 	"github.com/netrun/netrun/runtime/socketerror"
+	"github.com/netrun/netrun/runtime/websocket"
 )
 
 // luaError is what a failed operation raises in Lua: err.HResult,
@@ -14,6 +15,7 @@ import (
 type luaError struct {
 	HResult socketerror.HResult
 	Status  socketerror.Status
+	Web     websocket.WebErrorStatus // WebSocketError.GetStatus(err)
 	Message string
 }
 
@@ -37,11 +39,12 @@ func (e *luaError) String() string {
 
 // toLuaError converts a Go error into the value Lua code sees.
 func toLuaError(err error) *luaError {
+	web := websocket.GetStatus(err)
 	var se *socketerror.Error
 	if errors.As(err, &se) {
-		return &luaError{HResult: se.HResult, Status: se.Status, Message: err.Error()}
+		return &luaError{HResult: se.HResult, Status: se.Status, Web: web, Message: err.Error()}
 	}
-	return &luaError{HResult: socketerror.HResultOf(err), Status: socketerror.GetStatus(err), Message: err.Error()}
+	return &luaError{HResult: socketerror.HResultOf(err), Status: socketerror.GetStatus(err), Web: web, Message: err.Error()}
 }
 
 var errorClass = &class{

@@ -40,11 +40,18 @@ var eventClass = &class{
 // hold (an accepted socket) is left open.
 func bindEvent[A any](v *vm, name string, ev *event.Event[A], sender glua.LValue,
 	conv func(L *glua.LState, a A) glua.LValue, dropped func(A)) *luaEvent {
+	return bindEventFrom(v, nil, name, ev, sender, conv, dropped)
+}
+
+// bindEventFrom is bindEvent for an event that source raises on a
+// goroutine of its own (see vm.eventSource).
+func bindEventFrom[A any](v *vm, source any, name string, ev *event.Event[A], sender glua.LValue,
+	conv func(L *glua.LState, a A) glua.LValue, dropped func(A)) *luaEvent {
 	return &luaEvent{
 		name: name,
 		add: func(fn *glua.LFunction) event.Token {
 			return ev.Add(func(a A) {
-				ok := v.raise(fn, func() []glua.LValue { return []glua.LValue{sender, conv(v.L, a)} })
+				ok := v.raise(source, fn, func() []glua.LValue { return []glua.LValue{sender, conv(v.L, a)} })
 				if !ok && dropped != nil {
 					dropped(a)
 				}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/netrun/netrun/runtime/socketerror"
 	"github.com/netrun/netrun/runtime/sockets"
+	"github.com/netrun/netrun/runtime/websocket"
 )
 
 // enums lists the enumerations require("netrun") exposes: name → value,
@@ -25,19 +26,25 @@ func enums() map[string]map[string]int {
 	for l := sockets.PlainSocket; l <= sockets.Unspecified; l++ {
 		protection[l.String()] = int(l)
 	}
+	web := map[string]int{}
+	for _, s := range websocket.WebErrorStatuses() {
+		web[s.String()] = int(s)
+	}
 	return map[string]map[string]int{
-		"SocketErrorStatus":      statuses,
-		"ChainValidationResult":  chain,
-		"SocketProtectionLevel":  protection,
-		"SocketQualityOfService": {"Normal": 0, "LowLatency": 1},
-		"SocketSslErrorSeverity": {"None": 0, "Ignorable": 1, "Fatal": 2},
-		"SocketMessageType":      {"Binary": 0, "Utf8": 1},
-		"InputStreamOptions":     {"None": 0, "Partial": 1, "ReadAhead": 2},
-		"UnicodeEncoding":        {"Utf8": 0, "Utf16LE": 1, "Utf16BE": 2},
-		"ByteOrder":              {"LittleEndian": 0, "BigEndian": 1},
-		"AsyncStatus":            {"Started": 0, "Completed": 1, "Canceled": 2, "Error": 3},
-		"HostNameType":           {"DomainName": 0, "Ipv4": 1, "Ipv6": 2, "Bluetooth": 3},
-		"HostNameSortOptions":    {"None": 0, "OptimizeForLongConnections": 2},
+		"WebErrorStatus":              web,
+		"MessageWebSocketReceiveMode": {"FullMessage": 0, "PartialMessage": 1},
+		"SocketErrorStatus":           statuses,
+		"ChainValidationResult":       chain,
+		"SocketProtectionLevel":       protection,
+		"SocketQualityOfService":      {"Normal": 0, "LowLatency": 1},
+		"SocketSslErrorSeverity":      {"None": 0, "Ignorable": 1, "Fatal": 2},
+		"SocketMessageType":           {"Binary": 0, "Utf8": 1},
+		"InputStreamOptions":          {"None": 0, "Partial": 1, "ReadAhead": 2},
+		"UnicodeEncoding":             {"Utf8": 0, "Utf16LE": 1, "Utf16BE": 2},
+		"ByteOrder":                   {"LittleEndian": 0, "BigEndian": 1},
+		"AsyncStatus":                 {"Started": 0, "Completed": 1, "Canceled": 2, "Error": 3},
+		"HostNameType":                {"DomainName": 0, "Ipv4": 1, "Ipv6": 2, "Bluetooth": 3},
+		"HostNameSortOptions":         {"None": 0, "OptimizeForLongConnections": 2},
 	}
 }
 
@@ -59,6 +66,9 @@ func (v *vm) netrunModule() *glua.LTable {
 	m.RawSetString("DatagramSocket", datagramModule(v, L))
 	m.RawSetString("DataReader", dataReaderModule(v, L))
 	m.RawSetString("DataWriter", dataWriterModule(v, L))
+	for name, mod := range wsModules(v, L) {
+		m.RawSetString(name, mod)
+	}
 	for name, mod := range v.engine.extraModules(v, L) {
 		m.RawSetString(name, mod)
 	}

@@ -27,6 +27,10 @@ type lStreamSocket struct {
 	// for the one writer job that sends them; guarded by v.mu.
 	queue   []queuedWrite
 	writing bool
+
+	// upgraded: AcceptAsync gave the socket to a WebSocket, whose bytes
+	// its streams must not touch any more. Read anywhere.
+	upgraded atomic.Bool
 }
 
 // queuedWrite is a WriteAsync or FlushAsync behind a write that is still
@@ -107,6 +111,7 @@ var streamSocketClass = &class{
 		"UpgradeToSslAsync": func(L *glua.LState) int {
 			const m = "StreamSocket:UpgradeToSslAsync"
 			ls := self[*lStreamSocket](L, m)
+			ls.checkNotUpgraded(L, m)
 			level := sockets.SocketProtectionLevel(argInt(L, 2, m, "protectionLevel", 0, 9))
 			host := argHostName(L, 3, m, "validationHostName")
 			op := ls.v.startCtxLocked(L, m, func(ctx context.Context) (func(*glua.LState) []glua.LValue, error) {
@@ -181,6 +186,7 @@ var inputStreamClass = &class{
 // idleAfter parks the connection with the engine's parker and ends its
 // goroutine; the read goes on when data, a hang-up, Close or Cancel comes.
 func (ls *lStreamSocket) readLocked(L *glua.LState, m string, count int, opts sockets.InputStreamOptions) *operation {
+	ls.checkNotUpgraded(L, m)
 	v, s := ls.v, ls.s
 	op := v.newOperationLocked(L, m)
 	var canceled atomic.Bool
@@ -255,6 +261,7 @@ func trueResult(*glua.LState) []glua.LValue { return []glua.LValue{glua.LTrue} }
 // that does not, and every write or flush issued after it, queue for a
 // single writer job.
 func (ls *lStreamSocket) writeLocked(L *glua.LState, m, data string, flush bool) *operation {
+	ls.checkNotUpgraded(L, m)
 	v, s := ls.v, ls.s
 	w := queuedWrite{data: data, flush: flush}
 	if !ls.writing {
@@ -400,18 +407,10 @@ var streamInfoClass = &class{
 			return glua.LNumber(info(o).ServerCertificateErrorSeverity())
 		},
 		"ServerCertificateErrors": func(L *glua.LState, o any) glua.LValue {
-			t := L.NewTable()
-			for _, e := range info(o).ServerCertificateErrors() {
-				t.Append(glua.LNumber(e))
-			}
-			return t
+			return chainResultsValue(L, info(o).ServerCertificateErrors())
 		},
 		"ServerIntermediateCertificates": func(L *glua.LState, o any) glua.LValue {
-			t := L.NewTable()
-			for _, c := range info(o).ServerIntermediateCertificates() {
-				t.Append(certificateValue(L, c))
-			}
-			return t
+			return certificatesValue(L, info(o).ServerIntermediateCertificates())
 		},
 		"RoundTripTimeStatistics": func(L *glua.LState, o any) glua.LValue {
 			r := info(o).RoundTripTimeStatistics()
@@ -458,4 +457,36 @@ func certificateValue(L *glua.LState, c *x509.Certificate) glua.LValue {
 	}
 	t.RawSetString("DnsNames", names)
 	return t
+}
+
+// certificatesValue is a Lua array of certificateValue tables.
+func certificatesValue(L *glua.LState, certs []*x509.Certificate) glua.LValue {
+	t := L.NewTable()
+	for _, c := range certs {
+		t.Append(certificateValue(L, c))
+	}
+	return t
+}
+
+// chainResultsValue is a Lua array of ChainValidationResult numbers.
+func chainResultsValue(L *glua.LState, rs []sockets.ChainValidationResult) glua.LValue {
+	t := L.NewTable()
+	for _, r := range rs {
+		t.Append(glua.LNumber(r))
+	}
+	return t
+}
+
+// errUpgraded is the error of a stream used after AcceptAsync gave its
+// socket to a WebSocket.
+func errUpgraded(m string) error {
+	return socketerror.IllegalCall(m, "the socket was given to a WebSocket by AcceptAsync; use the WebSocket")
+}
+
+// checkNotUpgraded raises errUpgraded if the socket was given to a
+// WebSocket.
+func (ls *lStreamSocket) checkNotUpgraded(L *glua.LState, m string) {
+	if ls.upgraded.Load() {
+		raiseError(L, errUpgraded(m))
+	}
 }

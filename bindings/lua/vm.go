@@ -73,9 +73,14 @@ type vm struct {
 	current *glua.LState
 	awaited bool // the current resume ended in an await
 	jobs    []job
-	idle    []*glua.LState
-	closed  bool
-	tasks   int // tasks started and not finished, for drain
+	// eventSource is the object whose event the handler being started
+	// was raised by, from that object's own event goroutine; nil
+	// otherwise. A write that object issues then may run on that
+	// goroutine (lWebSocket.sendLocked).
+	eventSource any
+	idle        []*glua.LState
+	closed      bool
+	tasks       int // tasks started and not finished, for drain
 
 	resumeStart atomic.Int64           // UnixNano when the running resume began; 0 when idle
 	budgetNow   atomic.Pointer[budget] // the budget coroutines check; the watchdog trips it
@@ -316,14 +321,18 @@ func (v *vm) call(fn glua.LValue, args ...glua.LValue) {
 }
 
 // raise runs handler(args...) as a task from a socket's event goroutine.
-// It reports false if the worker has stopped and ran nothing.
-func (v *vm) raise(fn glua.LValue, args func() []glua.LValue) bool {
+// source, if not nil, is the object whose goroutine that is (see
+// eventSource). It reports false if the worker has stopped and ran
+// nothing.
+func (v *vm) raise(source any, fn glua.LValue, args func() []glua.LValue) bool {
 	v.mu.Lock()
 	if v.closed {
 		v.mu.Unlock()
 		return false
 	}
+	v.eventSource = source
 	v.spawnLocked(fn, args()...)
+	v.eventSource = nil
 	jobs := v.takeJobsLocked()
 	v.mu.Unlock()
 	v.dispatch(jobs)
