@@ -1366,8 +1366,8 @@ func (x *ProtocolError) GetMessage() string {
 type Command struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// op identifies the operation in its Completion; chosen by the plugin,
-	// non-zero, and not in use by another operation in flight. Pong uses 0
-	// and gets no completion.
+	// non-zero, and not in use by another operation in flight. Pong and
+	// Cancel use 0 and get no completion.
 	Op uint64 `protobuf:"varint,1,opt,name=op,proto3" json:"op,omitempty"`
 	// timeout_ms, if set, bounds the operation: it fails with
 	// ConnectionTimedOut once that many milliseconds have passed.
@@ -1386,6 +1386,7 @@ type Command struct {
 	//	*Command_TransferOwnership
 	//	*Command_Reclaim
 	//	*Command_Pong
+	//	*Command_Cancel
 	Command       isCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1550,6 +1551,15 @@ func (x *Command) GetPong() *Pong {
 	return nil
 }
 
+func (x *Command) GetCancel() *Cancel {
+	if x != nil {
+		if x, ok := x.Command.(*Command_Cancel); ok {
+			return x.Cancel
+		}
+	}
+	return nil
+}
+
 type isCommand_Command interface {
 	isCommand_Command()
 }
@@ -1602,6 +1612,10 @@ type Command_Pong struct {
 	Pong *Pong `protobuf:"bytes,21,opt,name=pong,proto3,oneof"`
 }
 
+type Command_Cancel struct {
+	Cancel *Cancel `protobuf:"bytes,22,opt,name=cancel,proto3,oneof"`
+}
+
 func (*Command_StreamConnect) isCommand_Command() {}
 
 func (*Command_StreamRead) isCommand_Command() {}
@@ -1625,6 +1639,8 @@ func (*Command_TransferOwnership) isCommand_Command() {}
 func (*Command_Reclaim) isCommand_Command() {}
 
 func (*Command_Pong) isCommand_Command() {}
+
+func (*Command_Cancel) isCommand_Command() {}
 
 // StreamConnect makes a StreamSocket and connects it:
 // StreamSocket.ConnectAsync(host, service, protection_level). Completes
@@ -2311,6 +2327,53 @@ func (x *Pong) GetSeq() uint64 {
 	return 0
 }
 
+// Cancel cancels the operation target, still in flight: it completes with
+// OperationAborted, unless it completed first. A cancelled read or write
+// leaves the connection usable, as in the runtime.
+type Cancel struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        uint64                 `protobuf:"varint,1,opt,name=target,proto3" json:"target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Cancel) Reset() {
+	*x = Cancel{}
+	mi := &file_plugin_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Cancel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Cancel) ProtoMessage() {}
+
+func (x *Cancel) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Cancel.ProtoReflect.Descriptor instead.
+func (*Cancel) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *Cancel) GetTarget() uint64 {
+	if x != nil {
+		return x.Target
+	}
+	return 0
+}
+
 var File_plugin_proto protoreflect.FileDescriptor
 
 const file_plugin_proto_rawDesc = "" +
@@ -2402,7 +2465,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"9\n" +
 	"\rProtocolError\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\x04R\x02op\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xd2\x06\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\x86\a\n" +
 	"\aCommand\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\x04R\x02op\x12\x1d\n" +
 	"\n" +
@@ -2420,7 +2483,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\tcancel_io\x18\x12 \x01(\v2\x1a.netrun.plugin.v1.CancelIOH\x00R\bcancelIo\x12T\n" +
 	"\x12transfer_ownership\x18\x13 \x01(\v2#.netrun.plugin.v1.TransferOwnershipH\x00R\x11transferOwnership\x125\n" +
 	"\areclaim\x18\x14 \x01(\v2\x19.netrun.plugin.v1.ReclaimH\x00R\areclaim\x12,\n" +
-	"\x04pong\x18\x15 \x01(\v2\x16.netrun.plugin.v1.PongH\x00R\x04pongB\t\n" +
+	"\x04pong\x18\x15 \x01(\v2\x16.netrun.plugin.v1.PongH\x00R\x04pong\x122\n" +
+	"\x06cancel\x18\x16 \x01(\v2\x18.netrun.plugin.v1.CancelH\x00R\x06cancelB\t\n" +
 	"\acommand\"\xa3\x01\n" +
 	"\rStreamConnect\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x18\n" +
@@ -2461,7 +2525,9 @@ const file_plugin_proto_rawDesc = "" +
 	"\aReclaim\x12\x16\n" +
 	"\x06socket\x18\x01 \x01(\x04R\x06socket\"\x18\n" +
 	"\x04Pong\x12\x10\n" +
-	"\x03seq\x18\x01 \x01(\x04R\x03seq*\x8a\x01\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\" \n" +
+	"\x06Cancel\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\x04R\x06target*\x8a\x01\n" +
 	"\n" +
 	"SocketKind\x12\x14\n" +
 	"\x10SOCKET_KIND_NONE\x10\x00\x12&\n" +
@@ -2484,7 +2550,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_plugin_proto_goTypes = []any{
 	(SocketKind)(0),            // 0: netrun.plugin.v1.SocketKind
 	(*HostMessage)(nil),        // 1: netrun.plugin.v1.HostMessage
@@ -2518,6 +2584,7 @@ var file_plugin_proto_goTypes = []any{
 	(*TransferOwnership)(nil),  // 29: netrun.plugin.v1.TransferOwnership
 	(*Reclaim)(nil),            // 30: netrun.plugin.v1.Reclaim
 	(*Pong)(nil),               // 31: netrun.plugin.v1.Pong
+	(*Cancel)(nil),             // 32: netrun.plugin.v1.Cancel
 }
 var file_plugin_proto_depIdxs = []int32{
 	6,  // 0: netrun.plugin.v1.HostMessage.events:type_name -> netrun.plugin.v1.Event
@@ -2551,15 +2618,16 @@ var file_plugin_proto_depIdxs = []int32{
 	29, // 28: netrun.plugin.v1.Command.transfer_ownership:type_name -> netrun.plugin.v1.TransferOwnership
 	30, // 29: netrun.plugin.v1.Command.reclaim:type_name -> netrun.plugin.v1.Reclaim
 	31, // 30: netrun.plugin.v1.Command.pong:type_name -> netrun.plugin.v1.Pong
-	5,  // 31: netrun.plugin.v1.StreamConnect.control:type_name -> netrun.plugin.v1.StreamControl
-	5,  // 32: netrun.plugin.v1.ListenerBind.control:type_name -> netrun.plugin.v1.StreamControl
-	1,  // 33: netrun.plugin.v1.Plugin.Session:input_type -> netrun.plugin.v1.HostMessage
-	2,  // 34: netrun.plugin.v1.Plugin.Session:output_type -> netrun.plugin.v1.PluginMessage
-	34, // [34:35] is the sub-list for method output_type
-	33, // [33:34] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	32, // 31: netrun.plugin.v1.Command.cancel:type_name -> netrun.plugin.v1.Cancel
+	5,  // 32: netrun.plugin.v1.StreamConnect.control:type_name -> netrun.plugin.v1.StreamControl
+	5,  // 33: netrun.plugin.v1.ListenerBind.control:type_name -> netrun.plugin.v1.StreamControl
+	1,  // 34: netrun.plugin.v1.Plugin.Session:input_type -> netrun.plugin.v1.HostMessage
+	2,  // 35: netrun.plugin.v1.Plugin.Session:output_type -> netrun.plugin.v1.PluginMessage
+	35, // [35:36] is the sub-list for method output_type
+	34, // [34:35] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -2597,6 +2665,7 @@ func file_plugin_proto_init() {
 		(*Command_TransferOwnership)(nil),
 		(*Command_Reclaim)(nil),
 		(*Command_Pong)(nil),
+		(*Command_Cancel)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2604,7 +2673,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   31,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

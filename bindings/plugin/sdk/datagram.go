@@ -1,0 +1,209 @@
+package sdk
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/netrun/netrun/bindings/plugin/proto/pluginv1"
+	"github.com/netrun/netrun/runtime/event"
+	"github.com/netrun/netrun/runtime/networking"
+	"github.com/netrun/netrun/runtime/socketerror"
+)
+
+// DatagramSocketMessageReceivedEventArgs is WinRT's
+// DatagramSocketMessageReceivedEventArgs: one datagram and where it came
+// from. Unlike the runtime's, it stays valid after the handler returns.
+type DatagramSocketMessageReceivedEventArgs struct {
+	m *pluginv1.MessageReceived
+}
+
+// RemoteAddress returns the sender's address.
+func (a *DatagramSocketMessageReceivedEventArgs) RemoteAddress() *networking.HostName {
+	return hostName(a.m.RemoteAddress)
+}
+
+// RemotePort returns the sender's port as a decimal string.
+func (a *DatagramSocketMessageReceivedEventArgs) RemotePort() string { return a.m.RemotePort }
+
+// LocalAddress returns the address the datagram was sent to.
+func (a *DatagramSocketMessageReceivedEventArgs) LocalAddress() *networking.HostName {
+	return hostName(a.m.LocalAddress)
+}
+
+// Data returns the datagram's payload.
+func (a *DatagramSocketMessageReceivedEventArgs) Data() []byte { return a.m.Data }
+
+// DatagramSocket is the runtime's sockets.DatagramSocket as a plugin uses
+// it: bind it to receive (MessageReceived), and send through the streams
+// GetOutputStream returns. Handlers run on the socket's own goroutine, one
+// datagram at a time. All methods are safe for concurrent use. The owner
+// must Close it.
+type DatagramSocket struct {
+	// immutable after construction
+	h               *Host
+	messageReceived event.Event[*DatagramSocketMessageReceivedEventArgs]
+	q               *eventQueue[*pluginv1.MessageReceived, *DatagramSocketMessageReceivedEventArgs]
+	bindOnce        sync.Mutex // serialises binds, explicit and implicit
+
+	mu     sync.Mutex // guards the fields below
+	id     uint64
+	info   *pluginv1.SocketInfo
+	closed bool
+
+	transferred atomic.Bool
+}
+
+// NewDatagramSocket returns an unbound datagram socket.
+func (h *Host) NewDatagramSocket() *DatagramSocket {
+	d := &DatagramSocket{h: h}
+	d.q = newEventQueue(&d.messageReceived, func(m *pluginv1.MessageReceived) *DatagramSocketMessageReceivedEventArgs {
+		return &DatagramSocketMessageReceivedEventArgs{m: m}
+	})
+	return d
+}
+
+// MessageReceived is raised for each datagram received.
+func (d *DatagramSocket) MessageReceived() *event.Event[*DatagramSocketMessageReceivedEventArgs] {
+	return &d.messageReceived
+}
+
+// Information returns the bound address and port.
+func (d *DatagramSocket) Information() *SocketInformation {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return infoFrom(d.info)
+}
+
+// ID returns the socket's id in the host (0 before it is bound).
+func (d *DatagramSocket) ID() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.id
+}
+
+// BindServiceName binds to service on every local address; "" picks a
+// port.
+func (d *DatagramSocket) BindServiceName(ctx context.Context, service string) error {
+	return d.bind(ctx, "DatagramSocket.BindServiceName", "", service, true)
+}
+
+// BindEndpoint binds to service at host's address.
+func (d *DatagramSocket) BindEndpoint(ctx context.Context, host *networking.HostName, service string) error {
+	name := ""
+	if host != nil {
+		name = host.RawName()
+	}
+	return d.bind(ctx, "DatagramSocket.BindEndpoint", name, service, true)
+}
+
+// bind binds the socket; an implicit bind (explicit false) of a bound
+// socket does nothing.
+func (d *DatagramSocket) bind(ctx context.Context, op, host, service string, explicit bool) error {
+	d.bindOnce.Lock()
+	defer d.bindOnce.Unlock()
+	d.mu.Lock()
+	closed, bound := d.closed, d.id != 0
+	d.mu.Unlock()
+	switch {
+	case closed:
+		return socketerror.Closed(op)
+	case bound && explicit:
+		return socketerror.IllegalCall(op, "the socket is already bound")
+	case bound:
+		return nil
+	}
+	res, err := d.h.s.do(ctx, op, &pluginv1.Command{Command: &pluginv1.Command_DatagramBind{DatagramBind: &pluginv1.DatagramBind{
+		Host: host, Service: service}}}, d)
+	if err != nil {
+		return err
+	}
+	d.setBound(res.GetCreated().Socket, res.GetCreated().Info)
+	return nil
+}
+
+func (d *DatagramSocket) setBound(id uint64, info *pluginv1.SocketInfo) {
+	d.mu.Lock()
+	d.id, d.info = id, info
+	d.mu.Unlock()
+	d.h.track(d)
+}
+
+// DatagramOutputStream sends datagrams to one destination: each Write
+// sends one.
+type DatagramOutputStream struct {
+	d             *DatagramSocket
+	host, service string
+}
+
+// GetOutputStream returns a stream to service on host, binding the socket
+// to an ephemeral port first if it is not bound.
+func (d *DatagramSocket) GetOutputStream(ctx context.Context, host *networking.HostName, service string) (*DatagramOutputStream, error) {
+	const op = "DatagramSocket.GetOutputStream"
+	if host == nil {
+		return nil, socketerror.InvalidArg(op, "remoteHostName", "must not be nil")
+	}
+	if service == "" {
+		return nil, socketerror.InvalidArg(op, "remoteServiceName", "must not be empty")
+	}
+	if err := d.bind(ctx, op, "", "", false); err != nil {
+		return nil, err
+	}
+	return &DatagramOutputStream{d: d, host: host.RawName(), service: service}, nil
+}
+
+// Write sends p as one datagram and returns len(p) unless err is set.
+func (o *DatagramOutputStream) Write(ctx context.Context, p []byte) (int, error) {
+	const op = "DatagramOutputStream.Write"
+	d := o.d
+	d.mu.Lock()
+	id, closed := d.id, d.closed
+	d.mu.Unlock()
+	if closed {
+		return 0, socketerror.Closed(op)
+	}
+	res, err := d.h.s.do(ctx, op, &pluginv1.Command{Command: &pluginv1.Command_DatagramSend{DatagramSend: &pluginv1.DatagramSend{
+		Socket: id, Host: o.host, Service: o.service, Data: p}}}, nil)
+	if err != nil {
+		return 0, err
+	}
+	return int(res.GetWritten().Bytes), nil
+}
+
+// TransferOwnership hands the socket to the host's broker with context
+// data: if this plugin instance ends, the socket stays bound and its
+// datagrams wait for the next instance (see [Host.Transferred]).
+func (d *DatagramSocket) TransferOwnership(ctx context.Context, data []byte) error {
+	const op = "DatagramSocket.TransferOwnership"
+	if err := d.h.transfer(ctx, op, d.ID(), data); err != nil {
+		return err
+	}
+	d.transferred.Store(true)
+	return nil
+}
+
+func (d *DatagramSocket) isTransferred() bool { return d.transferred.Load() }
+
+func (d *DatagramSocket) event(ev *pluginv1.Event) { d.q.push(ev.GetMessageReceived()) }
+
+func (d *DatagramSocket) sessionEnded() { d.q.stop() }
+
+// Close stops receiving and closes the socket. It is idempotent and
+// returns nil.
+func (d *DatagramSocket) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	id := d.id
+	d.mu.Unlock()
+	d.q.stop()
+	if id != 0 {
+		d.h.untrack(d)
+		d.h.s.forget(id)
+		d.h.closeID("DatagramSocket.Close", id)
+	}
+	return nil
+}

@@ -1,0 +1,329 @@
+package sdk
+
+import (
+	"context"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/netrun/netrun/bindings/plugin/proto/pluginv1"
+	"github.com/netrun/netrun/runtime/networking"
+	"github.com/netrun/netrun/runtime/socketerror"
+	"github.com/netrun/netrun/runtime/sockets"
+)
+
+// StreamSocket is the runtime's sockets.StreamSocket (WinRT's
+// StreamSocket) as a plugin uses it: a TCP connection that lives in the
+// host.
+//
+// Make one with [Host.NewStreamSocket], set its Control, then Connect; or
+// receive a connected one from a [StreamSocketListener]. All methods are
+// safe for concurrent use; reads are served one at a time in the order
+// issued, and so are writes. The owner must Close it.
+type StreamSocket struct {
+	// immutable after construction
+	h      *Host
+	ctl    StreamSocketControl
+	input  InputStream
+	output OutputStream
+
+	mu     sync.Mutex // guards the fields below
+	id     uint64     // 0 until connected
+	info   *pluginv1.SocketInfo
+	state  uint8 // created, connecting, connected, closed
+	closed bool
+
+	consumed    atomic.Uint64 // bytes returned by reads so far
+	transferred atomic.Bool
+}
+
+const (
+	stCreated uint8 = iota
+	stConnecting
+	stConnected
+)
+
+// StreamSocketControl is StreamSocketControl's subset the protocol carries.
+// Set it before Connect.
+type StreamSocketControl struct {
+	mu        sync.Mutex
+	noDelay   *bool
+	keepAlive *bool
+}
+
+// SetNoDelay sets TCP_NODELAY (default true).
+func (c *StreamSocketControl) SetNoDelay(v bool) { c.mu.Lock(); c.noDelay = &v; c.mu.Unlock() }
+
+// SetKeepAlive sets SO_KEEPALIVE (default false).
+func (c *StreamSocketControl) SetKeepAlive(v bool) { c.mu.Lock(); c.keepAlive = &v; c.mu.Unlock() }
+
+func (c *StreamSocketControl) proto() *pluginv1.StreamControl {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.noDelay == nil && c.keepAlive == nil {
+		return nil
+	}
+	return &pluginv1.StreamControl{NoDelay: c.noDelay, KeepAlive: c.keepAlive}
+}
+
+// InputStream is the reading side of a StreamSocket.
+type InputStream struct{ s *StreamSocket }
+
+// OutputStream is the writing side of a StreamSocket.
+type OutputStream struct{ s *StreamSocket }
+
+// NewStreamSocket returns a socket that is not connected yet.
+func (h *Host) NewStreamSocket() *StreamSocket {
+	s := &StreamSocket{h: h}
+	s.input.s = s
+	s.output.s = s
+	return s
+}
+
+// Control returns the socket's options.
+func (s *StreamSocket) Control() *StreamSocketControl { return &s.ctl }
+
+// InputStream returns the stream that reads from the connection.
+func (s *StreamSocket) InputStream() *InputStream { return &s.input }
+
+// OutputStream returns the stream that writes to the connection.
+func (s *StreamSocket) OutputStream() *OutputStream { return &s.output }
+
+// Information returns the socket's addresses.
+func (s *StreamSocket) Information() *SocketInformation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return infoFrom(s.info)
+}
+
+// ID returns the socket's id in the host (0 before Connect).
+func (s *StreamSocket) ID() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.id
+}
+
+// Connect connects to service on host, as sockets.StreamSocket.Connect
+// does (in the host, with the plugin's capabilities).
+func (s *StreamSocket) Connect(ctx context.Context, host *networking.HostName, service string, level sockets.SocketProtectionLevel) error {
+	const op = "StreamSocket.Connect"
+	if host == nil {
+		return socketerror.InvalidArg(op, "remoteHostName", "must not be nil")
+	}
+	s.mu.Lock()
+	switch {
+	case s.closed:
+		s.mu.Unlock()
+		return socketerror.Closed(op)
+	case s.state == stConnecting:
+		s.mu.Unlock()
+		return socketerror.IllegalCall(op, "a connect is already in progress")
+	case s.state == stConnected:
+		s.mu.Unlock()
+		return socketerror.IllegalCall(op, "the socket is already connected")
+	}
+	s.state = stConnecting
+	ctl := s.ctl.proto()
+	s.mu.Unlock()
+	res, err := s.h.s.do(ctx, op, &pluginv1.Command{Command: &pluginv1.Command_StreamConnect{StreamConnect: &pluginv1.StreamConnect{
+		Host: host.RawName(), Service: service, ProtectionLevel: int32(level), Control: ctl}}}, nil)
+	if err != nil {
+		s.mu.Lock()
+		s.state = stCreated
+		s.mu.Unlock()
+		return err
+	}
+	cr := res.GetCreated()
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	s.setConnected(cr.Socket, cr.Info)
+	if closed { // Close ran during the connect
+		s.h.closeID(op, cr.Socket)
+		return socketerror.Closed(op)
+	}
+	return nil
+}
+
+// setConnected makes s the connected socket id.
+func (s *StreamSocket) setConnected(id uint64, info *pluginv1.SocketInfo) {
+	s.mu.Lock()
+	s.id, s.info, s.state = id, info, stConnected
+	s.mu.Unlock()
+	s.h.track(s)
+}
+
+// conn returns the socket's id for an I/O operation.
+func (s *StreamSocket) conn(op string) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return 0, socketerror.Closed(op)
+	case s.state != stConnected:
+		return 0, socketerror.IllegalCall(op, "the socket is not connected")
+	}
+	return s.id, nil
+}
+
+// Read reads into p, as sockets.InputStream.Read does: with Partial it
+// returns once any bytes have arrived, with InputStreamNone it fills p
+// unless the stream ends. At end of stream it returns io.EOF (and no
+// bytes).
+func (in *InputStream) Read(ctx context.Context, p []byte, opts sockets.InputStreamOptions) (int, error) {
+	const op = "StreamSocket.InputStream.Read"
+	s := in.s
+	if len(p) == 0 {
+		return 0, nil
+	}
+	id, err := s.conn(op)
+	if err != nil {
+		return 0, err
+	}
+	max := int(s.h.s.hello.MaxPayload)
+	n := 0
+	for n < len(p) {
+		count := min(len(p)-n, max)
+		res, err := s.h.s.do(ctx, op, &pluginv1.Command{Command: &pluginv1.Command_StreamRead{StreamRead: &pluginv1.StreamRead{
+			Socket: id, Count: uint32(count), Options: uint32(opts), Consumed: s.consumed.Load()}}}, nil)
+		if err != nil {
+			return n, err
+		}
+		r := res.GetRead()
+		m := copy(p[n:], r.Data)
+		n += m
+		s.consumed.Add(uint64(m))
+		if r.Eof {
+			if n == 0 {
+				return 0, io.EOF
+			}
+			return n, nil
+		}
+		if opts != sockets.InputStreamNone {
+			break
+		}
+	}
+	return n, nil
+}
+
+// Write writes all of p after every write issued before it, and returns
+// len(p) unless err is set.
+func (out *OutputStream) Write(ctx context.Context, p []byte) (int, error) {
+	const op = "StreamSocket.OutputStream.Write"
+	s := out.s
+	id, err := s.conn(op)
+	if err != nil {
+		return 0, err
+	}
+	max := int(s.h.s.hello.MaxPayload)
+	n := 0
+	for {
+		chunk := p[n:min(len(p), n+max)]
+		res, err := s.h.s.do(ctx, op, &pluginv1.Command{Command: &pluginv1.Command_StreamWrite{StreamWrite: &pluginv1.StreamWrite{
+			Socket: id, Data: chunk, Consumed: s.consumed.Load()}}}, nil)
+		if err != nil {
+			return n, err
+		}
+		n += int(res.GetWritten().Bytes)
+		if n >= len(p) {
+			return n, nil
+		}
+	}
+}
+
+// Flush returns once every write issued before it has completed.
+func (out *OutputStream) Flush(ctx context.Context) error {
+	const op = "StreamSocket.OutputStream.Flush"
+	id, err := out.s.conn(op)
+	if err != nil {
+		return err
+	}
+	_, err = out.s.h.s.do(ctx, op, &pluginv1.Command{Command: &pluginv1.Command_StreamFlush{StreamFlush: &pluginv1.StreamFlush{Socket: id}}}, nil)
+	return err
+}
+
+// CancelIO ends every pending read and write with OperationAborted and
+// leaves the connection intact.
+func (s *StreamSocket) CancelIO(ctx context.Context) error {
+	const op = "StreamSocket.CancelIO"
+	id, err := s.conn(op)
+	if err != nil {
+		return err
+	}
+	_, err = s.h.s.do(ctx, op, &pluginv1.Command{Command: &pluginv1.Command_CancelIo{CancelIo: &pluginv1.CancelIO{Socket: id}}}, nil)
+	return err
+}
+
+// TransferOwnership hands the socket to the host's broker with context
+// data: if this plugin instance ends, by crash or exit, the host keeps the
+// connection open, reads and buffers what arrives, and gives it to the
+// next instance (see [Host.Transferred]). Bytes this instance read but
+// did not acknowledge (by a later read or write on the socket) are
+// delivered again. The plugin may keep using the socket meanwhile.
+func (s *StreamSocket) TransferOwnership(ctx context.Context, data []byte) error {
+	const op = "StreamSocket.TransferOwnership"
+	id, err := s.conn(op)
+	if err != nil {
+		return err
+	}
+	if err := s.h.transfer(ctx, op, id, data); err != nil {
+		return err
+	}
+	s.transferred.Store(true)
+	return nil
+}
+
+func (s *StreamSocket) isTransferred() bool { return s.transferred.Load() }
+
+// Close closes the socket in the host: pending reads end, writes in
+// flight finish, and the connection closes with FIN. It is idempotent and
+// returns nil.
+func (s *StreamSocket) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	id, connected := s.id, s.state == stConnected
+	s.mu.Unlock()
+	if connected {
+		s.h.untrack(s)
+		s.h.closeID("StreamSocket.Close", id)
+	}
+	return nil
+}
+
+// SocketInformation is a socket's addresses: the subset of WinRT's
+// StreamSocketInformation, StreamSocketListenerInformation and
+// DatagramSocketInformation that the protocol carries.
+type SocketInformation struct {
+	localAddress, localPort, remoteAddress, remotePort string
+}
+
+func infoFrom(i *pluginv1.SocketInfo) *SocketInformation {
+	return &SocketInformation{i.GetLocalAddress(), i.GetLocalPort(), i.GetRemoteAddress(), i.GetRemotePort()}
+}
+
+// LocalAddress returns the local address, or nil if unknown.
+func (i *SocketInformation) LocalAddress() *networking.HostName { return hostName(i.localAddress) }
+
+// LocalPort returns the local port as a decimal string.
+func (i *SocketInformation) LocalPort() string { return i.localPort }
+
+// RemoteAddress returns the peer's address, or nil if unknown.
+func (i *SocketInformation) RemoteAddress() *networking.HostName { return hostName(i.remoteAddress) }
+
+// RemotePort returns the peer's port as a decimal string.
+func (i *SocketInformation) RemotePort() string { return i.remotePort }
+
+func hostName(s string) *networking.HostName {
+	if s == "" {
+		return nil
+	}
+	h, err := networking.NewHostName(s)
+	if err != nil {
+		return nil
+	}
+	return h
+}
