@@ -6,11 +6,12 @@
 //
 //	netrun run [--config FILE] [--allow CAPS] [PATH ...]
 //	netrun bench ...
+//	netrun plugin NAME [ARGS ...]
 //	netrun version
 //	netrun help [COMMAND]
 //
 // Each subcommand is one entry of the table that (*cli).commands returns
-// and, past the smallest ones, one file: run.go, bench.go.
+// and, past the smallest ones, one file: run.go, bench.go, plugin.go.
 //
 // Exit status: 0 on success (and after SIGINT or SIGTERM), 2 for a
 // mistake in the command line, 1 for any other error.
@@ -56,6 +57,7 @@ func (c *cli) commands() []command {
 	return []command{
 		{name: "run", usage: runUsage, doc: runDoc, help: runHelp, run: c.run},
 		{name: "bench", usage: benchUsage, doc: benchDoc, help: benchHelp, run: c.bench},
+		{name: "plugin", usage: pluginUsage, doc: pluginDoc, help: pluginHelp(), run: c.plugin},
 		{name: "version", doc: "print the version of netrun, of Go and of the modules it was built from", run: c.version},
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	lua "github.com/netrun/netrun/bindings/lua"
+	pluginhost "github.com/netrun/netrun/bindings/plugin/host"
 	"github.com/netrun/netrun/runtime/host"
 	"github.com/netrun/netrun/runtime/isolation"
 )
@@ -74,9 +75,6 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		if cfg, err = host.Load(configFile); err != nil {
 			return err
 		}
-		for _, p := range cfg.Plugins {
-			log.Warn("plugins are not supported yet; skipping", "plugin", p.Name)
-		}
 		if cfg.Host.Admin != "" {
 			log.Warn("the admin API is not supported yet; not listening", "admin", cfg.Host.Admin)
 		}
@@ -114,7 +112,19 @@ func (c *cli) run(ctx context.Context, args []string) error {
 	if workers < 0 || workers > 1024 {
 		return &usageError{msg: fmt.Sprintf("-workers %d: want 1 to 1024", workers)}
 	}
-	h, err := host.New(host.Options{Config: cfg, Paths: paths, Allow: caps, Workers: workers, Scripts: engine, Logger: log})
+	var runner *pluginhost.Runner
+	if cfg != nil && len(cfg.Plugins) > 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("finding the netrun binary for first-party plugins: %w", err)
+		}
+		runner = pluginhost.New(pluginhost.Options{Logger: log, Executable: exe, FirstParty: firstPartyNames()})
+	}
+	opts := host.Options{Config: cfg, Paths: paths, Allow: caps, Workers: workers, Scripts: engine, Logger: log}
+	if runner != nil {
+		opts.Plugins = runner
+	}
+	h, err := host.New(opts)
 	if err != nil {
 		return err
 	}

@@ -105,8 +105,16 @@ type PluginConfig struct {
 	// file's directory by Load; a bare name ("python3") is looked up in
 	// PATH when the plugin starts.
 	Command []string `toml:"command"`
+	// Args are the arguments of a first-party plugin (Command empty):
+	// netrun runs it as `netrun plugin NAME ARGS...`. A plugin with a
+	// Command takes its arguments there.
+	Args []string `toml:"args"`
 	// Allow names the capabilities granted, as for a script.
 	Allow []string `toml:"allow"`
+	// Lazy, when set, starts the plugin again after it exited or crashed
+	// holding sockets it transferred only once one of them has activity
+	// (data, a connection, a datagram), rather than after a backoff.
+	Lazy bool `toml:"lazy"`
 	// Caps is Allow parsed; Load sets it.
 	Caps isolation.Capabilities `toml:"-"`
 }
@@ -267,6 +275,9 @@ func (c *Config) Validate() error {
 		}
 		if len(p.Command) > 0 && p.Command[0] == "" {
 			add(table, who, "command", "the program (first element) must not be empty")
+		}
+		if len(p.Command) > 0 && len(p.Args) > 0 {
+			add(table, who, "args", "is for first-party plugins (no command); put the arguments in command")
 		}
 		if _, err := isolation.ParseCapabilityList(p.Allow); err != nil {
 			add(table, who, "allow", "%v", err)

@@ -23,6 +23,19 @@ type Kind interface {
 	StartGuest(ctx context.Context, path string, opts GuestOptions) (Guest, error)
 }
 
+// PluginKind runs plugins: bindings/plugin/host's *Runner, handed to the
+// host in [Options] by cmd/netrun so that runtime/ imports neither gRPC
+// nor go-plugin.
+type PluginKind interface {
+	// StartPlugin starts the plugin cfg describes, its sockets made from
+	// env (whose Guard holds its capabilities), and keeps it running,
+	// restarting it when it crashes, until the Guest returned is stopped.
+	// It returns an error, and runs nothing, if the plugin cannot be run
+	// at all (an unknown first-party name, a program not found); a
+	// plugin that starts and fails is retried with backoff instead.
+	StartPlugin(ctx context.Context, cfg PluginConfig, env *sockets.Env) (Guest, error)
+}
+
 // GuestOptions configures one version of a guest.
 type GuestOptions struct {
 	// Workers is how many workers (independent instances of the guest,

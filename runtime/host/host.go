@@ -50,6 +50,9 @@ type Options struct {
 	// is no config. One worker keeps a script's state in one place (a
 	// chat room, a store); more use more cores.
 	Workers int
+	// Plugins runs the config's [[plugin]] tables: bindings/plugin/host's
+	// *Runner. It may be nil when the config names no plugin.
+	Plugins PluginKind
 	// Scripts runs the scripts: bindings/lua's *Engine. It is handed in
 	// rather than made here so that runtime/ imports no binding; whoever
 	// makes it chooses its logger, its print output and its CPU budget
@@ -93,6 +96,8 @@ type Host struct {
 	kind         Kind
 	onReload     func(name string, version int, err error)
 	drainTimeout time.Duration
+	plugins      PluginKind
+	pluginCfgs   []PluginConfig  // the config's plugins, in order
 	files        []spec          // scripts named one by one, in order
 	folders      map[string]spec // folders of scripts, by absolute path
 	dirs         []string        // the folders watched: the folders, and those of files
@@ -105,6 +110,7 @@ type Host struct {
 	running bool               // Run is serving: from its start until shutdown begins
 	scripts map[string]*script // by absolute path
 	names   map[string]string  // script name → path: names are task ids, unique
+	plugs   []Guest            // the plugins started, in config order
 }
 
 // spec is a file or folder to run and what its scripts are granted.
@@ -144,6 +150,7 @@ func New(opts Options) (*Host, error) {
 	h := &Host{
 		log:          opts.Logger,
 		kind:         opts.Scripts,
+		plugins:      opts.Plugins,
 		onReload:     opts.OnReload,
 		drainTimeout: DefaultDrainTimeout,
 		folders:      map[string]spec{},
@@ -166,6 +173,10 @@ func New(opts Options) (*Host, error) {
 		if c.Host.Workers > 0 {
 			defaultWorkers = c.Host.Workers
 		}
+		h.pluginCfgs = c.Plugins
+		if len(c.Plugins) > 0 && opts.Plugins == nil {
+			return nil, errors.New("host: the config names plugins, but Options.Plugins is nil: nothing can run them")
+		}
 		for _, sc := range c.Scripts {
 			caps, _ := isolation.ParseCapabilityList(sc.Allow) // Validate checked them
 			specs = append(specs, spec{path: sc.Path, caps: caps | sc.Caps, workers: sc.Workers})
@@ -174,8 +185,8 @@ func New(opts Options) (*Host, error) {
 	for _, p := range opts.Paths {
 		specs = append(specs, spec{path: p, caps: opts.Allow, workers: opts.Workers})
 	}
-	if len(specs) == 0 {
-		return nil, errors.New("host: no script to run: give a path or a config with [[script]] tables")
+	if len(specs) == 0 && len(h.pluginCfgs) == 0 {
+		return nil, errors.New("host: no script to run, and no plugin: give a path, or a config with [[script]] or [[plugin]] tables")
 	}
 	seen := map[string]bool{}
 	dirs := map[string]bool{}
@@ -243,7 +254,8 @@ func (h *Host) Run(ctx context.Context) error {
 			}
 		}
 	}
-	if n := len(h.Scripts()); n == 0 {
+	h.startPlugins(ctx)
+	if n := len(h.Scripts()); n == 0 && len(h.pluginCfgs) == 0 {
 		h.log.Warn("no scripts yet; watching for new ones", "folders", strings.Join(h.dirs, ", "))
 	}
 
@@ -277,7 +289,41 @@ func (h *Host) shutdown(cancel context.CancelFunc) {
 			cur.Stop()
 		}
 	}
+	h.mu.Lock()
+	plugins := h.plugs
+	h.plugs = nil
+	h.mu.Unlock()
+	for _, g := range plugins {
+		g.Stop()
+	}
 	h.tracker.Close()
+}
+
+// startPlugins starts the config's plugins, each with an Env whose Guard
+// is its capabilities. One that cannot be run is logged and skipped.
+func (h *Host) startPlugins(ctx context.Context) {
+	for _, pc := range h.pluginCfgs {
+		caps, _ := isolation.ParseCapabilityList(pc.Allow) // Validate checked them
+		caps |= pc.Caps
+		log := h.log.With("plugin", pc.Name)
+		g, err := h.plugins.StartPlugin(ctx, pc, &sockets.Env{Guard: caps, Logger: log})
+		if err != nil {
+			log.Error("plugin not started", "err", err)
+			continue
+		}
+		log.Info("started plugin", "command", pluginCommand(pc), "capabilities", capsText(caps), "lazy", pc.Lazy)
+		h.mu.Lock()
+		h.plugs = append(h.plugs, g)
+		h.mu.Unlock()
+	}
+}
+
+// pluginCommand is a plugin's command line for a log line.
+func pluginCommand(pc PluginConfig) string {
+	if len(pc.Command) == 0 {
+		return strings.TrimSpace("netrun plugin " + pc.Name + " " + strings.Join(pc.Args, " "))
+	}
+	return strings.Join(pc.Command, " ")
 }
 
 // Reload loads the script at path again now, even if its file has not

@@ -1,0 +1,589 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/netrun/netrun/bindings/plugin/proto/pluginv1"
+	"github.com/netrun/netrun/bindings/plugin/sdk"
+	"github.com/netrun/netrun/runtime/event"
+	"github.com/netrun/netrun/runtime/networking"
+	"github.com/netrun/netrun/runtime/socketerror"
+	"github.com/netrun/netrun/runtime/sockets"
+)
+
+// handle runs one command. It never blocks: what may take time runs on a
+// worker goroutine, and every outcome is a completion.
+func (i *instance) handle(c *pluginv1.Command) {
+	switch cmd := c.Command.(type) {
+	case *pluginv1.Command_Pong:
+		i.lastPong.Store(time.Now().UnixNano())
+		return
+	case *pluginv1.Command_Cancel:
+		i.mu.Lock()
+		o := i.ops[cmd.Cancel.Target]
+		i.mu.Unlock()
+		if o != nil {
+			o.cancel()
+		}
+		return
+	case nil:
+		i.protocolError(c.Op, "command %d carries no operation (an empty or unknown command)", c.Op)
+		return
+	}
+	if c.Op == 0 {
+		i.protocolError(0, "op id 0 is reserved for Pong and Cancel; a %s needs a non-zero op id", commandName(c))
+		return
+	}
+	ctx, cancel := i.opContext(c)
+	o := &op{id: c.Op, cancel: cancel}
+	i.mu.Lock()
+	if i.done {
+		i.mu.Unlock()
+		cancel()
+		return
+	}
+	if _, dup := i.ops[c.Op]; dup {
+		i.mu.Unlock()
+		cancel()
+		i.protocolError(c.Op, "op id %d is already in flight", c.Op)
+		return
+	}
+	i.ops[c.Op] = o
+	i.mu.Unlock()
+
+	switch cmd := c.Command.(type) {
+	case *pluginv1.Command_StreamConnect:
+		i.streamConnect(ctx, o, cmd.StreamConnect)
+	case *pluginv1.Command_StreamRead:
+		i.streamRead(ctx, o, cmd.StreamRead)
+	case *pluginv1.Command_StreamWrite:
+		i.streamWrite(ctx, o, cmd.StreamWrite.Socket, cmd.StreamWrite.Data, cmd.StreamWrite.Consumed, false)
+	case *pluginv1.Command_StreamFlush:
+		i.streamWrite(ctx, o, cmd.StreamFlush.Socket, nil, 0, true)
+	case *pluginv1.Command_ListenerBind:
+		i.listenerBind(ctx, o, cmd.ListenerBind)
+	case *pluginv1.Command_DatagramBind:
+		i.datagramBind(ctx, o, cmd.DatagramBind)
+	case *pluginv1.Command_DatagramSend:
+		i.datagramSend(ctx, o, cmd.DatagramSend)
+	case *pluginv1.Command_Close:
+		i.closeSocket(o, cmd.Close.Socket)
+	case *pluginv1.Command_CancelIo:
+		i.cancelIO(ctx, o, cmd.CancelIo.Socket)
+	case *pluginv1.Command_TransferOwnership:
+		i.transferOwnership(o, cmd.TransferOwnership)
+	case *pluginv1.Command_Reclaim:
+		i.reclaim(o, cmd.Reclaim.Socket)
+	default:
+		i.finish(o, invalid("plugin protocol", "command %s is not supported by this host", commandName(c)))
+	}
+}
+
+// opContext is the context of an operation: the session's, bounded by the
+// command's timeout.
+func (i *instance) opContext(c *pluginv1.Command) (context.Context, context.CancelFunc) {
+	if c.TimeoutMs > 0 {
+		return context.WithTimeout(i.ctx, time.Duration(c.TimeoutMs)*time.Millisecond)
+	}
+	return context.WithCancel(i.ctx)
+}
+
+// commandName names a command's kind for messages.
+func commandName(c *pluginv1.Command) string {
+	if c.Command == nil {
+		return "empty command"
+	}
+	return string(c.ProtoReflect().WhichOneof(c.ProtoReflect().Descriptor().Oneofs().ByName("command")).Name())
+}
+
+// protocolError reports a command that cannot be answered by a
+// completion.
+func (i *instance) protocolError(opID uint64, format string, a ...any) {
+	msg := fmt.Sprintf(format, a...)
+	i.log.Warn("plugin sent a bad command", "op", opID, "err", msg)
+	i.post(&pluginv1.Event{Event: &pluginv1.Event_ProtocolError{ProtocolError: &pluginv1.ProtocolError{Op: opID, Message: msg}}})
+}
+
+// finish ends o with res.
+func (i *instance) finish(o *op, res *pluginv1.Completion) {
+	i.endOp(o.id)
+	o.cancel()
+	i.postCompletion(o.id, res)
+}
+
+// endOp forgets operation id.
+func (i *instance) endOp(id uint64) {
+	i.mu.Lock()
+	delete(i.ops, id)
+	i.mu.Unlock()
+}
+
+// postCompletion sends res as the completion of op id.
+func (i *instance) postCompletion(id uint64, res *pluginv1.Completion) {
+	res.Op = id
+	i.post(&pluginv1.Event{Event: &pluginv1.Event_Completion{Completion: res}})
+}
+
+// complete is endOp and postCompletion.
+func (i *instance) complete(id uint64, res *pluginv1.Completion) {
+	i.endOp(id)
+	i.postCompletion(id, res)
+}
+
+func errorResult(err error) *pluginv1.Completion {
+	return &pluginv1.Completion{Result: &pluginv1.Completion_Error{Error: sdk.ErrorToProto(err)}}
+}
+
+func doneResult() *pluginv1.Completion {
+	return &pluginv1.Completion{Result: &pluginv1.Completion_Done{Done: &pluginv1.Done{}}}
+}
+
+func writtenResult(n int) *pluginv1.Completion {
+	return &pluginv1.Completion{Result: &pluginv1.Completion_Written{Written: &pluginv1.WriteResult{Bytes: uint32(n)}}}
+}
+
+func createdResult(hs *hsocket) *pluginv1.Completion {
+	return &pluginv1.Completion{Result: &pluginv1.Completion_Created{Created: &pluginv1.SocketCreated{Socket: hs.id, Info: hs.info()}}}
+}
+
+// invalid is an E_INVALIDARG completion naming what was wrong.
+func invalid(op, format string, a ...any) *pluginv1.Completion {
+	return errorResult(&socketerror.Error{Op: op, Status: socketerror.Unknown, HResult: socketerror.EInvalidArg, Message: fmt.Sprintf(format, a...)})
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// hostName parses a host name sent by the plugin.
+func hostName(op, s string) (*networking.HostName, error) {
+	h, err := networking.NewHostName(s)
+	if err != nil {
+		return nil, socketerror.InvalidArg(op, "host", "%v", err)
+	}
+	return h, nil
+}
+
+// lookup finds the instance's socket id of kind, or returns the error
+// completion that says why it cannot be used.
+func (i *instance) lookup(op string, id uint64, kind pluginv1.SocketKind) (*hsocket, *pluginv1.Completion) {
+	i.mu.Lock()
+	hs := i.sockets[id]
+	i.mu.Unlock()
+	if hs == nil {
+		if id == 0 {
+			return nil, invalid(op, "socket id 0 names no socket (ids come from SocketCreated and ConnectionReceived)")
+		}
+		return nil, invalid(op, "socket %d is not open in this plugin (never created, already closed, or not reclaimed)", id)
+	}
+	if kind != pluginv1.SocketKind_SOCKET_KIND_NONE && hs.kind != kind {
+		return nil, invalid(op, "socket %d is a %s; %s needs a %s", id, kindName(hs.kind), op, kindName(kind))
+	}
+	return hs, nil
+}
+
+func kindName(k pluginv1.SocketKind) string { return sdk.SocketKind(k).String() }
+
+// add makes hs the instance's; it reports false if the instance has
+// ended, in which case the caller must close hs.
+func (i *instance) add(hs *hsocket) bool {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.done {
+		return false
+	}
+	hs.mu.Lock()
+	hs.owner = i
+	hs.mu.Unlock()
+	i.sockets[hs.id] = hs
+	return true
+}
+
+// remove forgets socket id.
+func (i *instance) remove(id uint64) {
+	i.mu.Lock()
+	delete(i.sockets, id)
+	i.mu.Unlock()
+}
+
+func (i *instance) newID() uint64 { return i.sv.r.nextID.Add(1) }
+
+func applyControl(set func(noDelay, keepAlive *bool) error, c *pluginv1.StreamControl) error {
+	if c == nil {
+		return nil
+	}
+	return set(c.NoDelay, c.KeepAlive)
+}
+
+func (i *instance) streamConnect(ctx context.Context, o *op, c *pluginv1.StreamConnect) {
+	const opName = "StreamSocket.Connect"
+	host, err := hostName(opName, c.Host)
+	if err != nil {
+		i.finish(o, errorResult(err))
+		return
+	}
+	s := i.sv.env.NewStreamSocket()
+	if err := applyControl(func(nd, ka *bool) error {
+		if nd != nil {
+			if err := s.Control().SetNoDelay(*nd); err != nil {
+				return err
+			}
+		}
+		if ka != nil {
+			return s.Control().SetKeepAlive(*ka)
+		}
+		return nil
+	}, c.Control); err != nil {
+		i.finish(o, errorResult(err))
+		return
+	}
+	i.sv.goFunc(func() {
+		err := s.Connect(ctx, host, c.Service, sockets.SocketProtectionLevel(c.ProtectionLevel))
+		if err != nil {
+			s.Close()
+			i.finish(o, errorResult(err))
+			return
+		}
+		hs := &hsocket{id: i.newID(), kind: pluginv1.SocketKind_SOCKET_KIND_STREAM_SOCKET, stream: s}
+		if !i.add(hs) {
+			s.Close()
+			return
+		}
+		i.finish(o, createdResult(hs))
+	})
+}
+
+func (i *instance) streamRead(ctx context.Context, o *op, c *pluginv1.StreamRead) {
+	const opName = "StreamSocket.InputStream.Read"
+	hs, bad := i.lookup(opName, c.Socket, pluginv1.SocketKind_SOCKET_KIND_STREAM_SOCKET)
+	switch {
+	case bad != nil:
+		i.finish(o, bad)
+		return
+	case c.Count == 0 || int(c.Count) > i.sv.r.opts.MaxPayload:
+		i.finish(o, invalid(opName, "count %d: want 1 to %d (max_payload)", c.Count, i.sv.r.opts.MaxPayload))
+		return
+	case c.Options > uint32(sockets.ReadAhead):
+		i.finish(o, invalid(opName, "options %d is not an InputStreamOptions value (0, 1 or 2)", c.Options))
+		return
+	}
+	r := &readReq{op: *o, ctx: ctx, count: int(c.Count), opts: sockets.InputStreamOptions(c.Options), inst: i, cancel: o.cancel}
+	hs.mu.Lock()
+	hs.ackLocked(c.Consumed)
+	hs.reads = append(hs.reads, r)
+	start := !hs.reading
+	var done chan struct{}
+	if start {
+		hs.reading = true
+		done = make(chan struct{})
+		hs.readDone = done
+	}
+	hs.mu.Unlock()
+	if start {
+		i.sv.goFunc(func() { hs.readWorker(done) })
+	}
+}
+
+// streamWrite runs a StreamWrite, or a StreamFlush when flush is set. A
+// write that nothing is queued before is tried at once without blocking;
+// the rest goes to the socket's write worker, in order.
+func (i *instance) streamWrite(ctx context.Context, o *op, id uint64, data []byte, consumed uint64, flush bool) {
+	opName := "StreamSocket.OutputStream.Write"
+	if flush {
+		opName = "StreamSocket.OutputStream.Flush"
+	}
+	hs, bad := i.lookup(opName, id, pluginv1.SocketKind_SOCKET_KIND_STREAM_SOCKET)
+	switch {
+	case bad != nil:
+		i.finish(o, bad)
+		return
+	case len(data) > i.sv.r.opts.MaxPayload:
+		i.finish(o, invalid(opName, "a payload of %d bytes is over max_payload, %d bytes", len(data), i.sv.r.opts.MaxPayload))
+		return
+	}
+	hs.mu.Lock()
+	hs.ackLocked(consumed)
+	idle := !hs.writing && len(hs.writes) == 0
+	hs.mu.Unlock()
+	w := &writeReq{op: *o, ctx: ctx, data: data, flush: flush, inst: i}
+	if idle {
+		if flush {
+			i.finish(o, doneResult())
+			return
+		}
+		n, all, err := hs.stream.OutputStream().TryWrite(data)
+		switch {
+		case err != nil:
+			i.finish(o, errorResult(err))
+			return
+		case all:
+			i.finish(o, writtenResult(n))
+			return
+		}
+		w.data, w.written = data[n:], n
+	}
+	hs.mu.Lock()
+	hs.writes = append(hs.writes, w)
+	start := !hs.writing
+	hs.writing = true
+	hs.mu.Unlock()
+	if start {
+		i.sv.goFunc(hs.writeWorker)
+	}
+}
+
+func (i *instance) listenerBind(ctx context.Context, o *op, c *pluginv1.ListenerBind) {
+	const opName = "StreamSocketListener.Bind"
+	var host *networking.HostName
+	if c.Host != "" {
+		h, err := hostName(opName, c.Host)
+		if err != nil {
+			i.finish(o, errorResult(err))
+			return
+		}
+		host = h
+	}
+	l := i.sv.env.NewStreamSocketListener()
+	if err := applyControl(func(nd, ka *bool) error {
+		if nd != nil {
+			if err := l.Control().SetNoDelay(*nd); err != nil {
+				return err
+			}
+		}
+		if ka != nil {
+			return l.Control().SetKeepAlive(*ka)
+		}
+		return nil
+	}, c.Control); err != nil {
+		i.finish(o, errorResult(err))
+		return
+	}
+	i.sv.goFunc(func() {
+		var err error
+		if host == nil {
+			err = l.BindServiceName(ctx, c.Service, sockets.PlainSocket)
+		} else {
+			err = l.BindEndpoint(ctx, host, c.Service)
+		}
+		if err != nil {
+			l.Close()
+			i.finish(o, errorResult(err))
+			return
+		}
+		hs := &hsocket{id: i.newID(), kind: pluginv1.SocketKind_SOCKET_KIND_STREAM_SOCKET_LISTENER, listener: l}
+		if !i.add(hs) {
+			l.Close()
+			return
+		}
+		res := createdResult(hs)
+		i.finish(o, res)
+		i.sv.r.observe(Event{Kind: Bound, Plugin: i.sv.cfg.Name, Instance: i.n, Socket: hs.id, Addr: bindAddr(res.GetCreated().Info)})
+		// The completion is queued before the first connection can be.
+		i.attach(hs)
+	})
+}
+
+// bindAddr is a bound socket's address for an Event.
+func bindAddr(info *pluginv1.SocketInfo) string {
+	a := info.LocalAddress
+	if a == "" || a == "::" {
+		a = "127.0.0.1"
+	}
+	return net.JoinHostPort(a, info.LocalPort)
+}
+
+// attach registers the instance's handler on a listener or datagram
+// socket, so that its connections or datagrams become events.
+func (i *instance) attach(hs *hsocket) {
+	var tok event.Token
+	switch {
+	case hs.listener != nil:
+		tok = hs.listener.ConnectionReceived().Add(func(a *sockets.ConnectionReceivedEventArgs) {
+			i.connectionReceived(hs, a.Socket)
+		})
+	case hs.dgram != nil:
+		tok = hs.dgram.MessageReceived().Add(func(a *sockets.DatagramSocketMessageReceivedEventArgs) {
+			i.post(&pluginv1.Event{Event: &pluginv1.Event_MessageReceived{MessageReceived: messageEvent(hs.id, a)}})
+		})
+	default:
+		return
+	}
+	hs.mu.Lock()
+	hs.token, hs.hasToken = tok, true
+	hs.mu.Unlock()
+}
+
+// connectionReceived gives an accepted connection to the instance.
+func (i *instance) connectionReceived(l *hsocket, s *sockets.StreamSocket) {
+	hs := &hsocket{id: i.newID(), kind: pluginv1.SocketKind_SOCKET_KIND_STREAM_SOCKET, stream: s}
+	if !i.add(hs) {
+		s.Close()
+		return
+	}
+	i.post(&pluginv1.Event{Event: &pluginv1.Event_ConnectionReceived{ConnectionReceived: &pluginv1.ConnectionReceived{
+		Listener: l.id, Socket: hs.id, Info: hs.info()}}})
+}
+
+func (i *instance) datagramBind(ctx context.Context, o *op, c *pluginv1.DatagramBind) {
+	const opName = "DatagramSocket.Bind"
+	var host *networking.HostName
+	if c.Host != "" {
+		h, err := hostName(opName, c.Host)
+		if err != nil {
+			i.finish(o, errorResult(err))
+			return
+		}
+		host = h
+	}
+	d := i.sv.env.NewDatagramSocket()
+	i.sv.goFunc(func() {
+		var err error
+		if host == nil {
+			err = d.BindServiceName(ctx, c.Service)
+		} else {
+			err = d.BindEndpoint(ctx, host, c.Service)
+		}
+		if err != nil {
+			d.Close()
+			i.finish(o, errorResult(err))
+			return
+		}
+		hs := &hsocket{id: i.newID(), kind: pluginv1.SocketKind_SOCKET_KIND_DATAGRAM_SOCKET, dgram: d}
+		if !i.add(hs) {
+			d.Close()
+			return
+		}
+		res := createdResult(hs)
+		i.finish(o, res)
+		i.sv.r.observe(Event{Kind: Bound, Plugin: i.sv.cfg.Name, Instance: i.n, Socket: hs.id, Addr: bindAddr(res.GetCreated().Info)})
+		i.attach(hs)
+	})
+}
+
+func (i *instance) datagramSend(ctx context.Context, o *op, c *pluginv1.DatagramSend) {
+	const opName = "DatagramOutputStream.Write"
+	hs, bad := i.lookup(opName, c.Socket, pluginv1.SocketKind_SOCKET_KIND_DATAGRAM_SOCKET)
+	switch {
+	case bad != nil:
+		i.finish(o, bad)
+		return
+	case len(c.Data) > i.sv.r.opts.MaxPayload:
+		i.finish(o, invalid(opName, "a payload of %d bytes is over max_payload, %d bytes", len(c.Data), i.sv.r.opts.MaxPayload))
+		return
+	}
+	send := func() {
+		out, err := hs.output(ctx, c.Host, c.Service)
+		if err != nil {
+			i.finish(o, errorResult(err))
+			return
+		}
+		n, err := out.Write(ctx, c.Data)
+		if err != nil {
+			i.finish(o, errorResult(err))
+			return
+		}
+		i.finish(o, writtenResult(n))
+	}
+	hs.mu.Lock()
+	out := hs.outs[c.Host+"\x00"+c.Service]
+	hs.mu.Unlock()
+	if out != nil {
+		if n, all, err := out.TryWrite(c.Data); err != nil || all {
+			if err != nil {
+				i.finish(o, errorResult(err))
+			} else {
+				i.finish(o, writtenResult(n))
+			}
+			return
+		}
+	}
+	i.sv.goFunc(send)
+}
+
+func (i *instance) closeSocket(o *op, id uint64) {
+	hs, bad := i.lookup("Close", id, pluginv1.SocketKind_SOCKET_KIND_NONE)
+	if bad != nil {
+		i.finish(o, bad)
+		return
+	}
+	i.remove(id)
+	i.sv.goFunc(func() {
+		hs.closeNow()
+		i.finish(o, doneResult())
+	})
+}
+
+func (i *instance) cancelIO(ctx context.Context, o *op, id uint64) {
+	hs, bad := i.lookup("CancelIO", id, pluginv1.SocketKind_SOCKET_KIND_NONE)
+	if bad != nil {
+		i.finish(o, bad)
+		return
+	}
+	if hs.stream == nil {
+		i.finish(o, doneResult())
+		return
+	}
+	hs.mu.Lock()
+	reads, writes := hs.reads, hs.writes
+	hs.reads, hs.writes = nil, nil
+	if hs.curRead != nil {
+		hs.curRead.cancel()
+	}
+	hs.mu.Unlock()
+	aborted := socketerror.WithStatus("StreamSocket.CancelIO", "", socketerror.OperationAborted, context.Canceled)
+	for _, r := range reads {
+		r.cancel()
+		i.complete(r.op.id, errorResult(aborted))
+	}
+	for _, w := range writes {
+		i.complete(w.op.id, errorResult(aborted))
+	}
+	i.sv.goFunc(func() {
+		if err := hs.stream.CancelIO(ctx); err != nil {
+			i.finish(o, errorResult(err))
+			return
+		}
+		i.finish(o, doneResult())
+	})
+}
+
+func (i *instance) transferOwnership(o *op, c *pluginv1.TransferOwnership) {
+	hs, bad := i.lookup("TransferOwnership", c.Socket, pluginv1.SocketKind_SOCKET_KIND_NONE)
+	if bad != nil {
+		i.finish(o, bad)
+		return
+	}
+	hs.mu.Lock()
+	hs.transferred = true
+	hs.context = c.Context
+	hs.mu.Unlock()
+	i.finish(o, doneResult())
+}
+
+func (i *instance) reclaim(o *op, id uint64) {
+	hs := i.sv.broker.take(id)
+	if hs == nil {
+		i.finish(o, invalid("Reclaim", "socket %d is not waiting to be reclaimed", id))
+		return
+	}
+	if !i.add(hs) {
+		i.sv.broker.park(hs)
+		return
+	}
+	i.finish(o, createdResult(hs))
+	i.sv.r.observe(Event{Kind: Reclaimed, Plugin: i.sv.cfg.Name, Instance: i.n, Socket: hs.id})
+	// Connections and datagrams that waited come after the completion.
+	hs.mu.Lock()
+	pending, dgrams := hs.pending, hs.datagrams
+	hs.pending, hs.datagrams = nil, nil
+	hs.mu.Unlock()
+	for _, s := range pending {
+		i.connectionReceived(hs, s)
+	}
+	for _, m := range dgrams {
+		i.post(&pluginv1.Event{Event: &pluginv1.Event_MessageReceived{MessageReceived: m}})
+	}
+	i.attach(hs)
+}

@@ -1,0 +1,291 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/netrun/netrun/bindings/plugin/proto/pluginv1"
+	"github.com/netrun/netrun/bindings/plugin/sdk"
+	"github.com/netrun/netrun/runtime/isolation"
+)
+
+// maxBatchBytes bounds the payload of one message the host sends; the
+// plugin's gRPC server accepts 4 MiB by default.
+const maxBatchBytes = 2 << 20
+
+// instance is one run of a plugin's process and its session.
+//
+// Goroutines: the receiver (commands, in stream order; it never blocks on
+// a socket), the sender (event batches), the pinger, and the socket
+// workers (reads, writes, connects, binds, closes), all counted by the
+// supervisor's WaitGroup.
+//
+// Lock order: instance.mu, then a socket's mu.
+type instance struct {
+	// immutable after newInstance
+	sv     *supervisor
+	n      int
+	log    *slog.Logger
+	client *plugin.Client
+	cmd    *exec.Cmd
+	conn   *sdk.Conn
+	ctx    context.Context // ends with the session
+	cancel context.CancelCauseFunc
+	wake   chan struct{} // capacity 1: the sender has events
+	ended  chan struct{} // closed by end
+	stream grpc.BidiStreamingClient[pluginv1.HostMessage, pluginv1.PluginMessage]
+
+	lastPong atomic.Int64 // unix nanoseconds of the last Pong
+
+	mu      sync.Mutex // guards the fields below
+	queue   []*pluginv1.Event
+	spare   []*pluginv1.Event
+	queued  int // bytes of payload in queue
+	over    bool
+	done    bool // end has run
+	cause   error
+	sockets map[uint64]*hsocket // the sockets the instance owns
+	ops     map[uint64]*op      // operations in flight
+}
+
+// op is an operation in flight, which Cancel can end.
+type op struct {
+	id     uint64
+	cancel context.CancelFunc
+}
+
+func newInstance(sv *supervisor, n int, client *plugin.Client, cmd *exec.Cmd, conn *sdk.Conn) *instance {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	return &instance{
+		sv: sv, n: n, log: sv.log.With("instance", n), client: client, cmd: cmd, conn: conn,
+		ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), ended: make(chan struct{}),
+		sockets: map[uint64]*hsocket{}, ops: map[uint64]*op{},
+	}
+}
+
+// open opens the session and sends Hello, listing the sockets the broker
+// keeps for the plugin, then starts the instance's goroutines.
+func (i *instance) open() error {
+	stream, err := i.conn.Client.Session(i.ctx, grpc.MaxCallRecvMsgSize(maxRecvMsg))
+	if err != nil {
+		return fmt.Errorf("opening the session: %w", err)
+	}
+	i.stream = stream
+	hello := &pluginv1.Hello{
+		ProtocolVersion: sdk.ProtocolVersion,
+		PluginName:      i.sv.cfg.Name,
+		Instance:        uint32(i.n),
+		MaxPayload:      uint32(i.sv.r.opts.MaxPayload),
+		Transferred:     i.sv.broker.list(),
+	}
+	if caps, ok := i.sv.env.Guard.(isolation.Capabilities); ok {
+		hello.Capabilities = caps.Names()
+	}
+	if err := stream.Send(&pluginv1.HostMessage{Events: []*pluginv1.Event{{Event: &pluginv1.Event_Hello{Hello: hello}}}}); err != nil {
+		return fmt.Errorf("sending Hello: %w", err)
+	}
+	i.lastPong.Store(time.Now().UnixNano())
+	i.sv.goFunc(i.sender)
+	i.sv.goFunc(i.receiver)
+	i.sv.goFunc(i.pinger)
+	i.sv.goFunc(func() {
+		select {
+		case <-i.conn.Exited.Done():
+			i.end(errors.New("the plugin process exited"))
+		case <-i.ended:
+		}
+	})
+	return nil
+}
+
+// wait returns once the instance has ended and its process is gone, with
+// a description of how it ended; stop ends it first. It closes the
+// instance's sockets or hands them to the broker.
+func (i *instance) wait(stop context.Context) string {
+	select {
+	case <-i.ended:
+	case <-stop.Done():
+		i.shutdown()
+	}
+	i.mu.Lock()
+	cause := i.cause
+	i.mu.Unlock()
+	// Kill closes the connection and gives the process two seconds to
+	// exit before it kills it; a crashed process is gone already.
+	i.client.Kill()
+	i.cleanup()
+	status := exitStatus(i.client, i.cmd, cause)
+	i.sv.r.observe(Event{Kind: Exited, Plugin: i.sv.cfg.Name, Instance: i.n, Err: cause})
+	return status
+}
+
+// shutdown asks the plugin to stop and waits for its session to end, at
+// most the shutdown timeout.
+func (i *instance) shutdown() {
+	i.post(&pluginv1.Event{Event: &pluginv1.Event_Shutdown{Shutdown: &pluginv1.Shutdown{Reason: "the host is stopping"}}})
+	t := time.NewTimer(i.sv.r.opts.ShutdownTimeout)
+	defer t.Stop()
+	select {
+	case <-i.ended:
+	case <-t.C:
+		i.log.Warn("plugin did not stop within the shutdown timeout; killing it", "timeout", i.sv.r.opts.ShutdownTimeout)
+	}
+	i.end(errStopping)
+}
+
+// end ends the session with cause; the first cause is kept.
+func (i *instance) end(cause error) {
+	i.mu.Lock()
+	if i.done {
+		i.mu.Unlock()
+		return
+	}
+	i.done = true
+	i.cause = cause
+	i.mu.Unlock()
+	i.cancel(cause)
+	close(i.ended)
+}
+
+// cleanup closes the sockets the instance owned, except the transferred
+// ones, which go to the broker, and fails the operations in flight.
+func (i *instance) cleanup() {
+	i.mu.Lock()
+	socks := i.sockets
+	ops := i.ops
+	i.sockets, i.ops = map[uint64]*hsocket{}, map[uint64]*op{}
+	i.queue = nil
+	i.mu.Unlock()
+	for _, o := range ops {
+		o.cancel()
+	}
+	closed, kept := 0, 0
+	for _, hs := range socks {
+		if hs.isTransferred() && i.sv.ctx.Err() == nil {
+			i.sv.broker.park(hs)
+			kept++
+		} else {
+			hs.closeNow()
+			closed++
+		}
+	}
+	if closed+kept > 0 {
+		i.log.Info("plugin's sockets closed or kept", "closed", closed, "kept_transferred", kept)
+	}
+}
+
+// post queues ev for the plugin. It never blocks; a plugin that lets
+// more than MaxQueued bytes wait is killed.
+func (i *instance) post(ev *pluginv1.Event) {
+	size := eventSize(ev)
+	i.mu.Lock()
+	if i.done {
+		i.mu.Unlock()
+		return
+	}
+	i.queue = append(i.queue, ev)
+	i.queued += size
+	over := i.queued > i.sv.r.opts.MaxQueued && !i.over
+	if over {
+		i.over = true
+	}
+	i.mu.Unlock()
+	if over {
+		i.log.Error("plugin does not read its events; killing it", "queued_bytes", i.sv.r.opts.MaxQueued)
+		i.end(fmt.Errorf("more than %d bytes of events waited for the plugin", i.sv.r.opts.MaxQueued))
+		return
+	}
+	select {
+	case i.wake <- struct{}{}:
+	default:
+	}
+}
+
+// eventSize is the payload an event carries, for MaxQueued.
+func eventSize(ev *pluginv1.Event) int {
+	return len(ev.GetCompletion().GetRead().GetData()) + len(ev.GetMessageReceived().GetData()) + 64
+}
+
+// sender sends what is queued, one message per batch, until the session
+// ends: events that arrive while a message is sent go into the next one.
+func (i *instance) sender() {
+	var msg pluginv1.HostMessage
+	for {
+		select {
+		case <-i.wake:
+		case <-i.ended:
+			return
+		}
+		i.mu.Lock()
+		batch := i.queue
+		i.queue = i.spare[:0]
+		i.spare = nil
+		i.queued = 0
+		i.mu.Unlock()
+		for rest := batch; len(rest) > 0; {
+			n, size := 0, 0
+			for n < len(rest) && (n == 0 || size+eventSize(rest[n]) <= maxBatchBytes) {
+				size += eventSize(rest[n])
+				n++
+			}
+			msg.Events = rest[:n]
+			if err := i.stream.Send(&msg); err != nil {
+				i.end(fmt.Errorf("sending to the plugin: %w", err))
+				return
+			}
+			rest = rest[n:]
+		}
+		clear(batch)
+		i.mu.Lock()
+		if i.spare == nil {
+			i.spare = batch[:0]
+		}
+		i.mu.Unlock()
+	}
+}
+
+// receiver runs the plugin's commands in stream order until the session
+// ends.
+func (i *instance) receiver() {
+	for {
+		msg, err := i.stream.Recv()
+		if err != nil {
+			i.end(fmt.Errorf("the session broke: %w", err))
+			return
+		}
+		for _, c := range msg.Commands {
+			i.handle(c)
+		}
+	}
+}
+
+// pinger pings the plugin and kills it when pings go unanswered.
+func (i *instance) pinger() {
+	interval, timeout := i.sv.r.opts.PingInterval, i.sv.r.opts.PingTimeout
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var seq uint64
+	for {
+		select {
+		case <-t.C:
+		case <-i.ended:
+			return
+		}
+		if since := time.Since(time.Unix(0, i.lastPong.Load())); since > timeout {
+			i.log.Error("plugin stopped answering pings; killing it", "silent_for", since.Round(time.Millisecond), "timeout", timeout)
+			i.end(fmt.Errorf("no answer to pings for %v", since.Round(time.Millisecond)))
+			return
+		}
+		seq++
+		i.post(&pluginv1.Event{Event: &pluginv1.Event_Ping{Ping: &pluginv1.Ping{Seq: seq}}})
+	}
+}
