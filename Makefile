@@ -2,10 +2,15 @@
 # it installs the real peers the tests talk to, then runs every test with -race.
 
 GO ?= go
-# Debian packages the tests drive as real peers (socat, openssl, dnsmasq), plus
-# iproute2 for network namespaces, netbase for /etc/services, and protoc
-# (protobuf-compiler) to check the committed plugin protocol code.
-TEST_DEBS := socat openssl iproute2 netbase dnsmasq-base ca-certificates protobuf-compiler
+# Debian packages the tests drive as real peers (socat, openssl, dnsmasq,
+# Python's websockets), plus iproute2 for network namespaces, netbase for
+# /etc/services, and protoc (protobuf-compiler) to check the committed plugin
+# protocol code. Node and npm (for the ws peer) are installed from Debian only
+# when no node or npm command exists, so that another install of Node is kept.
+TEST_DEBS := socat openssl iproute2 netbase dnsmasq-base ca-certificates protobuf-compiler python3-websockets
+# The WebSocket peers' folder; `npm ci` installs Node's ws there from the
+# committed package-lock.json.
+WSPEER := internal/testpeer/wspeer
 
 .PHONY: test deps build bench fuzz vet
 
@@ -14,11 +19,14 @@ build:
 
 deps:
 	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+	@[ -f $(WSPEER)/node_modules/ws/package.json ] || (cd $(WSPEER) && npm ci --no-audit --no-fund --loglevel=error)
 
 vet:
 	$(GO) vet ./...

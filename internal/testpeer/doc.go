@@ -1,6 +1,6 @@
 // Package testpeer drives real peers that netrun did not write (openssl,
-// socat, dnsmasq, iproute2) so that socket tests talk to independent
-// implementations instead of to netrun itself.
+// socat, dnsmasq, iproute2, Node's ws, Python's websockets) so that socket
+// tests talk to independent implementations instead of to netrun itself.
 //
 // It is for tests only: production code never imports it.
 //
@@ -13,6 +13,9 @@
 //   - TCPEchoServer and UDPEchoServer run socat echo servers; StartSocat
 //     runs any socat command line.
 //   - StartDNS runs dnsmasq as the authority for the zone "test." only.
+//   - StartWSServer and StartWSClient run a WebSocket peer on Node's ws
+//     or Python's websockets (wspeer/peer.js, wspeer/peer.py): it echoes
+//     messages and obeys "cmd:" commands.
 //   - NewNetns, VethPair and (*Netns).ExecTest build network namespaces
 //     and run a test inside one.
 //   - VerifyTestMain is the goroutine leak check every package's TestMain
