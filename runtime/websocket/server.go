@@ -58,6 +58,10 @@ type AcceptOptions struct {
 	// InsecureSkipOriginVerify accepts every Origin. Prefer
 	// OriginPatterns.
 	InsecureSkipOriginVerify bool
+	// UnsolicitedPongInterval, if positive, sends an unsolicited pong at
+	// that interval as a one-way heartbeat, as a client's
+	// DesiredUnsolicitedPongInterval does.
+	UnsolicitedPongInterval time.Duration
 	// HandshakeTimeout bounds reading the request and answering it; 0
 	// means DefaultHandshakeTimeout. The context passed to Accept bounds
 	// it too.
@@ -267,6 +271,7 @@ func accept(ctx context.Context, class string, s *sockets.StreamSocket, opts *Ac
 	info.set(s, ws.Subprotocol())
 	cfg.peer = peer
 	cfg.maxSize = opts.MaxMessageSize
+	cfg.pongInterval = opts.UnsolicitedPongInterval
 	if cfg.maxSize == 0 {
 		cfg.maxSize = DefaultMaxMessageSize
 	}
