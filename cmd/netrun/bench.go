@@ -18,10 +18,11 @@ import (
 )
 
 const (
-	benchUsage = "[-mode tcp|udp] [-conns N] [-size BYTES] [-duration D] [-rounds N] [-workers N]"
+	benchUsage = "[-mode tcp|udp|ws] [-conns N] [-size BYTES] [-duration D] [-rounds N] [-workers N]"
 	benchDoc   = "drive an echo workload through a raw-Go server and a Lua script in one run, and print msgs/s, latency and the ratio Lua/raw"
-	benchHelp  = `Both servers run in this process on 127.0.0.1: a raw-Go echo server (net.Conn or
-net.UDPConn) and netrun's Lua echo script. The same client load (conns
+	benchHelp  = `Both servers run in this process on 127.0.0.1: a raw-Go echo server (net.Conn,
+net.UDPConn, or for ws coder/websocket's Accept behind net/http) and netrun's
+Lua echo script (for ws, a ServerMessageWebSocket echo; messages are binary). The same client load (conns
 connections, each with one message of size bytes in flight) is run against
 each for duration, alternating raw and Lua rounds times, so both see the same
 machine. It prints msgs/s, p50 and p99 round-trip latency of each, and the
@@ -47,6 +48,21 @@ listener:BindEndpointAsync("127.0.0.1", "0"):await()
 print("listening " .. listener.Information.LocalPort)
 `
 
+const luaWSEcho = `
+local net = require("netrun")
+local listener = net.StreamSocketListener.new()
+listener.ConnectionReceived:add(function(_, args)
+	local ws = net.ServerMessageWebSocket.AcceptAsync(args.Socket):await()
+	ws.MessageReceived:add(function(sender, a)
+		local reader = a:GetDataReader()
+		sender.Control.MessageType = a.MessageType
+		sender.OutputStream:WriteAsync(reader:ReadBytes(reader.UnconsumedBufferLength)):await()
+	end)
+end)
+listener:BindEndpointAsync("127.0.0.1", "0"):await()
+print("listening " .. listener.Information.LocalPort)
+`
+
 const luaUDPEcho = `
 local net = require("netrun")
 local socket = net.DatagramSocket.new()
@@ -63,7 +79,7 @@ print("listening " .. socket.Information.LocalPort)
 func (c *cli) bench(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	mode := fs.String("mode", "tcp", "tcp or udp")
+	mode := fs.String("mode", "tcp", "tcp, udp or ws")
 	conns := fs.Int("conns", 32, "client connections, each with one message in flight")
 	size := fs.Int("size", 64, "message size in bytes")
 	duration := fs.Duration("duration", 3*time.Second, "time each server is driven per round")
@@ -73,19 +89,26 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 		return &usageError{msg: err.Error()}
 	}
 	switch {
-	case *mode != "tcp" && *mode != "udp":
-		return &usageError{msg: fmt.Sprintf("-mode %q: want tcp or udp", *mode)}
+	case *mode != "tcp" && *mode != "udp" && *mode != "ws":
+		return &usageError{msg: fmt.Sprintf("-mode %q: want tcp, udp or ws", *mode)}
 	case *conns < 1 || *conns > 10000:
 		return &usageError{msg: fmt.Sprintf("-conns %d: want 1 to 10000", *conns)}
 	case *size < 1 || (*mode == "udp" && *size > 65507) || *size > 16<<20:
-		return &usageError{msg: fmt.Sprintf("-size %d: want 1 to %d", *size, map[string]int{"tcp": 16 << 20, "udp": 65507}[*mode])}
+		return &usageError{msg: fmt.Sprintf("-size %d: want 1 to %d", *size, map[string]int{"tcp": 16 << 20, "udp": 65507, "ws": 16 << 20}[*mode])}
 	case *duration <= 0 || *rounds < 1 || *workers < 1:
 		return &usageError{msg: "-duration, -rounds and -workers must be positive"}
 	case fs.NArg() > 0:
 		return &usageError{msg: "unexpected argument " + fs.Arg(0)}
 	}
 
-	rawAddr, stopRaw, err := echobench.StartRaw(*mode)
+	var rawAddr string
+	var stopRaw func()
+	var err error
+	if *mode == "ws" {
+		rawAddr, stopRaw, err = echobench.StartRawWS()
+	} else {
+		rawAddr, stopRaw, err = echobench.StartRaw(*mode)
+	}
 	if err != nil {
 		return err
 	}
@@ -95,6 +118,9 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stopLua()
+	if *mode == "ws" {
+		luaAddr = "ws://" + luaAddr + "/"
+	}
 
 	fmt.Fprintf(c.stdout, "netrun bench %s: %d connections, %d-byte messages, %s per round, %d rounds, %d Lua worker(s)\n",
 		*mode, *conns, *size, *duration, *rounds, *workers)
@@ -127,10 +153,16 @@ type result struct {
 	hist    echobench.Histogram
 }
 
-// drive runs conns ping-pong clients against addr for d and adds what
-// they measured.
+// drive runs conns ping-pong clients against addr (a ws:// URL for ws)
+// for d and adds what they measured.
 func (r *result) drive(ctx context.Context, mode, addr string, conns, size int, d time.Duration) error {
-	clients, err := echobench.Dial(mode, addr, conns, size)
+	var clients *echobench.Clients
+	var err error
+	if mode == "ws" {
+		clients, err = echobench.DialWS(addr, conns, size)
+	} else {
+		clients, err = echobench.Dial(mode, addr, conns, size)
+	}
 	if err != nil {
 		return err
 	}
@@ -150,7 +182,7 @@ func startLuaEcho(mode string, workers int) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	src := map[string]string{"tcp": luaTCPEcho, "udp": luaUDPEcho}[mode]
+	src := map[string]string{"tcp": luaTCPEcho, "udp": luaUDPEcho, "ws": luaWSEcho}[mode]
 	path := filepath.Join(dir, "bench_echo.lua")
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		os.RemoveAll(dir)

@@ -361,7 +361,7 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"run", "-h"}, 0, "-config FILE"},
 		{[]string{"help", "nope"}, 2, `unknown command "nope"`},
 		{[]string{"nope"}, 2, `unknown command "nope"`},
-		{[]string{"bench", "-mode", "ws2"}, 2, `-mode "ws2": want tcp or udp`},
+		{[]string{"bench", "-mode", "ws2"}, 2, `-mode "ws2": want tcp, udp or ws`},
 		{[]string{"bench", "-size", "70000", "-mode", "udp"}, 2, "-size 70000: want 1 to 65507"},
 		{[]string{"version", "extra"}, 2, "takes no arguments"},
 		{[]string{"run", "--nope"}, 2, "flag provided but not defined: -nope"},
@@ -383,7 +383,7 @@ func TestCommandLine(t *testing.T) {
 // TestBench runs a short "netrun bench" for tcp and udp and checks that it
 // measured both servers and printed their ratio.
 func TestBench(t *testing.T) {
-	for _, mode := range []string{"tcp", "udp"} {
+	for _, mode := range []string{"tcp", "udp", "ws"} {
 		t.Run(mode, func(t *testing.T) {
 			p := start(t, "", "bench", "-mode", mode, "-conns", "4", "-duration", "200ms", "-rounds", "1")
 			if code := p.exitCode(t, waitTimeout); code != 0 {
