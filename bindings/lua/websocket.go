@@ -1,6 +1,7 @@
 package lua
 
 import (
+	"bytes"
 	"context"
 	"io"
 
@@ -105,9 +106,9 @@ func (v *vm) newWebSocket(L *glua.LState, c *class, conn wsConn) *lWebSocket {
 		ev := bindEventFrom(v, l, c.name+".MessageReceived", l.msgs.MessageReceived(), glua.LValue(l.ud),
 			func(L *glua.LState, a *websocket.MessageReceivedEventArgs) glua.LValue {
 				// The runtime reuses a's bytes for the next message:
-				// the string is the handler's own copy.
+				// the handler gets a copy of its own.
 				return newObject(L, wsMessageArgsClass, &wsMessageArgs{v: v, typ: a.MessageType(),
-					complete: a.IsMessageComplete(), data: []byte(string(a.Data()))})
+					complete: a.IsMessageComplete(), data: bytes.Clone(a.Data())})
 			}, nil)
 		l.messageReceived = newObject(L, eventClass, ev)
 	}

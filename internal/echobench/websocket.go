@@ -1,9 +1,9 @@
 package echobench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -13,8 +13,8 @@ import (
 
 // StartRawWS starts the raw WebSocket echo server: coder/websocket's
 // Accept behind net/http on 127.0.0.1, each connection on a goroutine of
-// its own copying every message back, with its type, through one reused
-// buffer. It returns the server's ws:// URL and the function that stops it
+// its own reading every message into one reused buffer and writing it
+// back, with its type, as one frame. It returns the server's ws:// URL and the function that stops it
 // and waits for its goroutines.
 func StartRawWS() (url string, stop func(), err error) {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
@@ -31,20 +31,17 @@ func StartRawWS() (url string, stop func(), err error) {
 			}
 			defer c.CloseNow()
 			c.SetReadLimit(64 << 20)
-			buf := make([]byte, 32<<10)
+			var msg bytes.Buffer // reused: one allocation per connection, not per message
 			for {
 				typ, rd, err := c.Reader(ctx)
 				if err != nil {
 					return
 				}
-				wr, err := c.Writer(ctx, typ)
-				if err != nil {
+				msg.Reset()
+				if _, err := msg.ReadFrom(rd); err != nil {
 					return
 				}
-				if _, err := io.CopyBuffer(wr, rd, buf); err != nil {
-					return
-				}
-				if err := wr.Close(); err != nil {
+				if err := c.Write(ctx, typ, msg.Bytes()); err != nil {
 					return
 				}
 			}
