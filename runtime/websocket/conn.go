@@ -149,6 +149,9 @@ func (c *conn) send(ctx context.Context, op string, typ SocketMessageType, p []b
 	if c.closing() {
 		return socketerror.Closed(op)
 	}
+	if err := ctx.Err(); err != nil { // the library would close the connection
+		return c.ctxError(ctx, op, err)
+	}
 	if c.frag.open {
 		return socketerror.IllegalCall(op, "a message sent frame by frame is not finished: end it with SendFinalFrame first")
 	}
@@ -171,6 +174,9 @@ func (c *conn) sendFrame(ctx context.Context, op string, typ SocketMessageType, 
 	defer c.sendLock.unlock()
 	if c.closing() {
 		return 0, socketerror.Closed(op)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, c.ctxError(ctx, op, err)
 	}
 	opcode := opContinuation
 	if !c.frag.open {

@@ -345,3 +345,46 @@ func TestCloseWithHeldMessage(t *testing.T) {
 		t.Fatalf("server Closed %d", cl.code)
 	}
 }
+
+// TestContexts checks that Connect's context no longer matters once
+// connected, and that a send whose context ends while it waits in the
+// queue is abandoned without harm to the connection.
+func TestContexts(t *testing.T) {
+	srv := listen(t, nil)
+	ch := srv.acceptMessage(t, websocket.AcceptOptions{})
+	c := websocket.NewMessageWebSocket(nil)
+	defer c.Close()
+	ctx, cancel := context.WithCancel(testCtx(t))
+	if err := c.Connect(ctx, srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	s := get(t, ch)
+	echo(t, s)
+	got := messages(c.MessageReceived())
+	send(t, c, []byte("after the connect context ended"))
+	if m := recv(t, got); string(m.data) != "after the connect context ended" {
+		t.Fatalf("got %q", m.data)
+	}
+	// Hold the queue with an open frame-by-frame message, so that a Send
+	// waits for its turn; its context ends there.
+	if _, err := c.SendNonfinalFrame(testCtx(t), []byte("open ")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send(testCtx(t), nil); socketerror.HResultOf(err) != socketerror.EIllegalMethodCall {
+		t.Fatalf("Send inside a frame-by-frame message = %v", err)
+	}
+	if _, err := c.SendFinalFrame(testCtx(t), []byte("message")); err != nil {
+		t.Fatal(err)
+	}
+	if m := recv(t, got); string(m.data) != "open message" {
+		t.Fatalf("got %q", m.data)
+	}
+	done, cancel2 := context.WithCancel(testCtx(t))
+	cancel2()
+	wantWebStatus(t, c.Send(done, []byte("never")), websocket.OperationCanceled)
+	send(t, c, []byte("still open"))
+	if m := recv(t, got); string(m.data) != "still open" {
+		t.Fatalf("got %q", m.data)
+	}
+}
