@@ -63,12 +63,13 @@ type conn struct {
 		text   utf8Stream
 	}
 
-	closeOnce sync.Once
-	local     atomic.Pointer[ClosedEventArgs] // the close this side began
-	inErr     error                           // why the inbox closed; set before it closes
-	readLock  fifoLock                        // stream classes: the read queue; guards cur
-	cur       *chunk                          // the chunk being read
-	loops     loops                           // the reader and the pong ticker
+	closeOnce     sync.Once
+	local         atomic.Pointer[ClosedEventArgs] // the close this side began
+	closeReceived atomic.Bool                     // the peer's close frame ended the connection
+	inErr         error                           // why the inbox closed; set before it closes
+	readLock      fifoLock                        // stream classes: the read queue; guards cur
+	cur           *chunk                          // the chunk being read
+	loops         loops                           // the reader and the pong ticker
 
 	// the reader's state, touched by the reader goroutine only (and by
 	// the partial-message flusher, which the reader waits for)
@@ -246,6 +247,13 @@ func (c *conn) sendError(ctx context.Context, op string, err error) error {
 		return c.ctxError(ctx, op, err)
 	case c.closing():
 		return socketerror.Closed(op)
+	}
+	select {
+	case <-c.ended: // the close handshake (or a loss) came first; see Closed
+		if c.closeReceived.Load() {
+			return socketerror.Closed(op)
+		}
+	default:
 	}
 	return abortedError(op, c.peer, err)
 }
@@ -486,6 +494,7 @@ func (c *conn) finish(err error) {
 	switch {
 	case errors.As(err, &ce):
 		// The peer's close frame: its code, or 1005 for none.
+		c.closeReceived.Store(true)
 		args.code, args.reason = uint16(ce.Code), ce.Reason
 		if !utf8.ValidString(args.reason) {
 			args.reason = ""

@@ -285,5 +285,3 @@ func TestInteropTLS(t *testing.T) {
 		})
 	}
 }
-
-

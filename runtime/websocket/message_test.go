@@ -388,3 +388,15 @@ func TestContexts(t *testing.T) {
 		t.Fatalf("got %q", m.data)
 	}
 }
+
+func TestSendAfterPeerClosed(t *testing.T) {
+	c, s := pair(t, websocket.AcceptOptions{}, nil)
+	closed := closings(c.Closed())
+	s.CloseWithStatus(1001, "going away")
+	if cl := recvClosed(t, closed); cl.code != 1001 || cl.reason != "going away" {
+		t.Fatalf("Closed %d %q", cl.code, cl.reason)
+	}
+	if err := c.Send(testCtx(t), []byte("late")); socketerror.HResultOf(err) != socketerror.EClosed {
+		t.Fatalf("Send after the peer's close = %v, want RO_E_CLOSED", err)
+	}
+}
