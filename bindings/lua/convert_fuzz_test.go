@@ -24,12 +24,16 @@ r:LoadAsync(24)
 local sr = net.DataReader.new(s.InputStream)
 local w = net.DataWriter.new(s.OutputStream)
 local dw = net.DataWriter.new(d.OutputStream)
+local mws = net.MessageWebSocket.new()
+local sws = net.StreamWebSocket.new()
 local _, errValue = pcall(function() net.HostName.new(1) end)
 pool = {
 	net.HostName.new("127.0.0.1"), net.EndpointPair.new(nil, "", "127.0.0.1", "9"),
 	s, s.InputStream, s.OutputStream, s.Control, s.Information,
 	d, d.OutputStream, d.Control, d.Information, d.MessageReceived,
 	listener, listener.Control, r, sr, w, dw, __memstream("abc"), __memsink(),
+	mws, mws.Control, mws.OutputStream, mws.Information, mws.MessageReceived, mws.Control.SupportedProtocols,
+	sws, sws.Control, sws.InputStream, sws.OutputStream,
 	errValue, net.SocketErrorStatus, coroutine.create(function() end),
 }
 local function setter(obj, key) return function(v) obj[key] = v end end
@@ -90,6 +94,21 @@ targets = {
 	["net.sleep"] = function(...) return net.sleep(...) end,
 	["net.spawn"] = function(...) return net.spawn(...) end,
 	["SocketError.GetStatus"] = function(...) return net.SocketError.GetStatus(...) end,
+	["MessageWebSocket:ConnectAsync"] = function(...) return mws:ConnectAsync(...) end,
+	["MessageWebSocket:SetRequestHeader"] = function(...) return mws:SetRequestHeader(...) end,
+	["MessageWebSocket:SendNonfinalFrameAsync"] = function(...) return mws:SendNonfinalFrameAsync(...) end,
+	["MessageWebSocket:Close"] = function(...) return net.MessageWebSocket.new():Close(...) end,
+	["MessageWebSocketControl.MessageType"] = setter(mws.Control, "MessageType"),
+	["MessageWebSocketControl.MaxMessageSize"] = setter(mws.Control, "MaxMessageSize"),
+	["MessageWebSocketControl.ReceiveMode"] = setter(mws.Control, "ReceiveMode"),
+	["MessageWebSocketControl.ServerCredential"] = setter(mws.Control, "ServerCredential"),
+	["MessageWebSocketControl.DesiredUnsolicitedPongInterval"] = setter(mws.Control, "DesiredUnsolicitedPongInterval"),
+	["MessageWebSocketControl.SupportedProtocols"] = function(...) return mws.Control.SupportedProtocols:Append(...) end,
+	["MessageWebSocketOutputStream:WriteAsync"] = function(...) return mws.OutputStream:WriteAsync(...) end,
+	["StreamWebSocketControl.NoDelay"] = setter(sws.Control, "NoDelay"),
+	["StreamWebSocketInputStream:ReadAsync"] = function(...) return sws.InputStream:ReadAsync(...) end,
+	["ServerMessageWebSocket.AcceptAsync"] = function(...) return net.ServerMessageWebSocket.AcceptAsync(...) end,
+	["WebSocketError.GetStatus"] = function(...) return net.WebSocketError.GetStatus(...) end,
 }
 local function conv(sp)
 	local t = sp.t
@@ -169,6 +188,21 @@ var fuzzTargets = []struct{ name, names string }{
 	{"net.sleep", "net.sleep"},
 	{"net.spawn", "net.spawn"},
 	{"SocketError.GetStatus", "SocketError.GetStatus"},
+	{"MessageWebSocket:ConnectAsync", "MessageWebSocket:ConnectAsync"},
+	{"MessageWebSocket:SetRequestHeader", "MessageWebSocket:SetRequestHeader|MessageWebSocket.SetRequestHeader"},
+	{"MessageWebSocket:SendNonfinalFrameAsync", "MessageWebSocket:SendNonfinalFrameAsync"},
+	{"MessageWebSocket:Close", "MessageWebSocket:Close"},
+	{"MessageWebSocketControl.MessageType", "MessageWebSocketControl.MessageType"},
+	{"MessageWebSocketControl.MaxMessageSize", "MessageWebSocketControl.MaxMessageSize"},
+	{"MessageWebSocketControl.ReceiveMode", "MessageWebSocketControl.ReceiveMode"},
+	{"MessageWebSocketControl.ServerCredential", "MessageWebSocketControl.ServerCredential"},
+	{"MessageWebSocketControl.DesiredUnsolicitedPongInterval", "MessageWebSocketControl.DesiredUnsolicitedPongInterval"},
+	{"MessageWebSocketControl.SupportedProtocols", "SupportedProtocols"},
+	{"MessageWebSocketOutputStream:WriteAsync", "MessageWebSocketOutputStream:WriteAsync"},
+	{"StreamWebSocketControl.NoDelay", "StreamWebSocketControl.NoDelay"},
+	{"StreamWebSocketInputStream:ReadAsync", "StreamWebSocketInputStream:ReadAsync"},
+	{"ServerMessageWebSocket.AcceptAsync", "ServerMessageWebSocket.AcceptAsync"},
+	{"WebSocketError.GetStatus", "WebSocketError.GetStatus"},
 }
 
 // knownFindings are failures FuzzArgChecks found in code outside

@@ -16,7 +16,10 @@ var vectorClass = &class{
 	methods: map[string]glua.LGFunction{
 		"Append": func(L *glua.LState) int {
 			vec := self[*vector](L, "Vector:Append")
-			vec.set(L, append(vec.get(), L.CheckAny(2)))
+			if L.GetTop() < 2 {
+				raiseArg(L, vec.name+":Append", 2, "value", "a value expected, got none")
+			}
+			vec.set(L, append(vec.get(), L.Get(2)))
 			return 0
 		},
 		"Clear": func(L *glua.LState) int {

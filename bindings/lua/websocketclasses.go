@@ -604,11 +604,17 @@ func wsClientControl(c *class) *class {
 			wsSet(L, wsCtl(o).SetServerCredential(nil))
 			return
 		}
+		bad := func() {
+			raiseArg(L, p+"ServerCredential", 1, "value", "a table { UserName = string, Password = string } or nil expected, got %s", typeName(v))
+		}
 		t, ok := v.(*glua.LTable)
+		if !ok {
+			bad()
+		}
 		user, uok := t.RawGetString("UserName").(glua.LString)
 		pass, pok := t.RawGetString("Password").(glua.LString)
-		if !ok || !uok || !pok {
-			raiseArg(L, p+"ServerCredential", 1, "value", "a table { UserName = string, Password = string } or nil expected")
+		if !uok || !pok {
+			bad()
 		}
 		wsSet(L, wsCtl(o).SetServerCredential(&websocket.PasswordCredential{UserName: string(user), Password: string(pass)}))
 	}
