@@ -2,6 +2,8 @@ package websocket
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"encoding/binary"
 	"math/rand/v2"
 	"testing"
@@ -111,4 +113,54 @@ func pattern(n int) []byte {
 		b[i] = byte(i)
 	}
 	return b
+}
+
+// inputConn is a connection whose peer sent in and then closed; what is
+// written to it is dropped.
+type inputConn struct {
+	nopConn
+	in *bytes.Reader
+}
+
+func (c *inputConn) Read(p []byte) (int, error) { return c.in.Read(p) }
+
+// FuzzServe feeds arbitrary bytes to the server handshake and, when it
+// succeeds, to the library's frame reader behind it: nothing may panic,
+// and a refused request must get an HTTP status.
+func FuzzServe(f *testing.F) {
+	req := "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+	f.Add([]byte(req + "\x81\x82\x00\x00\x00\x00hi"))
+	f.Add([]byte(req + "\x01\x81\x00\x00\x00\x00a\x80\x81\x00\x00\x00\x00b\x88\x82\x00\x00\x00\x00\x03\xe8"))
+	f.Add([]byte(req + "\x81\xff\xff\xff\xff\xff\xff\xff\xff\xff"))
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	f.Add([]byte("\x16\x03\x01garbage"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		conn := &inputConn{in: bytes.NewReader(in)}
+		ws, _, err := serve("fuzz", "peer", conn, &AcceptOptions{Path: "/chat", Protocols: []string{"p"}})
+		if err != nil {
+			var we *Error
+			if errors.As(err, &we) && we.HTTPStatus == 0 && GetStatus(err) != ConnectionAborted && GetStatus(err) != Unknown {
+				t.Fatalf("refused without a status: %v", err)
+			}
+			return
+		}
+		defer ws.CloseNow()
+		ws.SetReadLimit(1 << 20)
+		for {
+			_, r, err := ws.Reader(context.Background())
+			if err != nil {
+				return
+			}
+			var text utf8Stream
+			buf := make([]byte, 512)
+			for {
+				n, err := r.Read(buf)
+				text.feed(buf[:n])
+				if err != nil {
+					break
+				}
+			}
+		}
+	})
 }
