@@ -3,8 +3,8 @@ package websocket
 import (
 	"bytes"
 	"context"
-	"errors"
 	"encoding/binary"
+	"errors"
 	"math/rand/v2"
 	"testing"
 	"unicode/utf8"
