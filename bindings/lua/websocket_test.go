@@ -222,6 +222,7 @@ local ok7, err7 = pcall(function() net.ServerMessageWebSocket.AcceptAsync(net.St
 print("badopt", ok7, err7.Message)
 print("finished")
 `, 1, nil)
+	h.out.wait(t, "server refused") // printed by the listener's task, which may end after the main chunk
 	out := h.out.wait(t, "finished")
 	for _, want := range []string{
 		"server protocol\tv2",
