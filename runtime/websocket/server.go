@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -328,6 +329,9 @@ func serve(op, peer string, nc net.Conn, opts *AcceptOptions) (*websocket.Conn, 
 	br := bufio.NewReaderSize(lim, 4096)
 	req, err := http.ReadRequest(br)
 	if err != nil {
+		if tc, ok := nc.(*tls.Conn); ok && !tc.ConnectionState().HandshakeComplete {
+			return nil, nil, classify(op, peer, err) // a TLS failure, not a bad request
+		}
 		switch {
 		case lim.n <= 0:
 			return nil, nil, refuse(op, peer, nc, http.StatusRequestHeaderFieldsTooLarge,

@@ -1,6 +1,7 @@
 package websocket_test
 
 import (
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -122,4 +123,22 @@ func TestServerCustomValidation(t *testing.T) {
 		wantWebStatus(t, c.Connect(testCtx(t), srv.URL), websocket.CertificateIsInvalid)
 		<-refused
 	})
+}
+
+// TestWSSServerSeesTLSFailure checks that a client refusing the server's
+// certificate is reported as a TLS failure, not as a bad request.
+func TestWSSServerSeesTLSFailure(t *testing.T) {
+	leaf := testpeer.SelfSigned(t, testpeer.LeafOptions{})
+	srv := listen(t, &leaf.TLS)
+	refused := srv.acceptMessage(t, websocket.AcceptOptions{})
+	c := websocket.NewMessageWebSocket(nil)
+	defer c.Close()
+	if err := c.Connect(testCtx(t), srv.URL); err == nil {
+		t.Fatal("connected to an untrusted server")
+	}
+	r := <-refused
+	var we *websocket.Error
+	if r.err == nil || errors.As(r.err, &we) && we.HTTPStatus != 0 {
+		t.Fatalf("server error %v, want a TLS failure without an HTTP status", r.err)
+	}
 }
