@@ -222,7 +222,9 @@ local ok7, err7 = pcall(function() net.ServerMessageWebSocket.AcceptAsync(net.St
 print("badopt", ok7, err7.Message)
 print("finished")
 `, 1, nil)
-	h.out.wait(t, "server refused") // printed by the listener's task, which may end after the main chunk
+	// Printed by the server's tasks, which may end after the main chunk.
+	h.out.wait(t, "server refused")
+	h.out.wait(t, "server closed")
 	out := h.out.wait(t, "finished")
 	for _, want := range []string{
 		"server protocol\tv2",
