@@ -10,6 +10,8 @@ import (
 	"time"
 
 	cws "github.com/coder/websocket"
+
+	"github.com/netrun/netrun/internal/testpeer"
 )
 
 // The WebSocket classes from Lua, against coder/websocket clients in Go
@@ -284,4 +286,61 @@ print("done")
 		}
 	}
 	h.out.wait(t, "server saw the end")
+}
+
+// TestWSLuaSecureClient connects a Lua MessageWebSocket over wss to Node's
+// ws serving a self-signed certificate: refused as untrusted, then
+// accepted with Untrusted ignorable, through ServerCustomValidationRequested
+// (a Reject, then a deferred accept).
+func TestWSLuaSecureClient(t *testing.T) {
+	node := testpeer.StartWSServer(t, testpeer.NodeWS, testpeer.WSPeerOptions{Leaf: testpeer.SelfSigned(t, testpeer.LeafOptions{})})
+	h := newHarness(t, 0)
+	h.start(t, "wss.lua", `
+local net = require("netrun")
+local URL = "`+node.URL+`"
+
+local function attempt(ignore, decide)
+	local ws = net.MessageWebSocket.new()
+	if ignore then ws.Control.IgnorableServerCertificateErrors:Append(net.ChainValidationResult.Untrusted) end
+	if decide then ws.ServerCustomValidationRequested:add(decide) end
+	local got = net.sleepAsync(30)
+	local reply
+	ws.MessageReceived:add(function(_, a)
+		local r = a:GetDataReader()
+		reply = r:ReadString(r.UnconsumedBufferLength)
+		got:Cancel()
+	end)
+	local ok, err = pcall(function() ws:ConnectAsync(URL):await() end)
+	if not ok then return "failed " .. net.WebSocketError.GetStatus(err) end
+	ws.Control.MessageType = net.SocketMessageType.Utf8
+	ws.OutputStream:WriteAsync("over tls"):await()
+	pcall(function() got:await() end)
+	local severity = ws.Information.ServerCertificateErrorSeverity
+	ws:Close(1000, "")
+	return "echo " .. tostring(reply) .. " severity " .. severity
+end
+
+print("strict", attempt(false, nil))
+print("rejected", attempt(true, function(_, args)
+	print("offered", args.ServerCertificate.Subject, args.ServerCertificateErrors[1])
+	args:Reject()
+end))
+print("deferred", attempt(true, function(_, args)
+	local d = args:GetDeferral()
+	net.sleep(0.01)
+	d:Complete()
+end))
+print("finished")
+`, 1, nil)
+	out := h.out.wait(t, "finished")
+	for _, want := range []string{
+		"strict\tfailed 3",   // CertificateContainsErrors
+		"rejected\tfailed 5", // a Reject: CertificateIsInvalid
+		"offered\tCN=localhost,O=netrun testpeer\t1",
+		"deferred\techo over tls severity 1", // Ignorable
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
 }
