@@ -56,10 +56,11 @@ func (b *broker) park(hs *hsocket) {
 	hs.mu.Lock()
 	hs.owner = nil
 	if hs.curRead != nil {
-		hs.curRead.cancel()
+		hs.curCancel()
 	}
 	readDone := hs.readDone
 	hs.mu.Unlock()
+	hs.wakeReader()
 	if readDone != nil {
 		<-readDone // the read in progress, if any, has counted its bytes
 	}

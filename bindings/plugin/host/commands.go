@@ -38,32 +38,39 @@ func (i *instance) handle(c *pluginv1.Command) {
 		i.protocolError(0, "op id 0 is reserved for Pong and Cancel; a %s needs a non-zero op id", commandName(c))
 		return
 	}
-	ctx, cancel := i.opContext(c)
-	o := &op{id: c.Op, cancel: cancel}
+	o := &op{id: c.Op, cancel: noCancel}
 	i.mu.Lock()
 	if i.done {
 		i.mu.Unlock()
-		cancel()
 		return
 	}
 	if _, dup := i.ops[c.Op]; dup {
 		i.mu.Unlock()
-		cancel()
 		i.protocolError(c.Op, "op id %d is already in flight", c.Op)
 		return
 	}
 	i.ops[c.Op] = o
 	i.mu.Unlock()
 
+	// Reads and writes make a context only when they must wait: the hot
+	// path allocates none.
+	switch cmd := c.Command.(type) {
+	case *pluginv1.Command_StreamRead:
+		i.streamRead(c, o, cmd.StreamRead)
+		return
+	case *pluginv1.Command_StreamWrite:
+		i.streamWrite(c, o, cmd.StreamWrite.Socket, cmd.StreamWrite.Data, cmd.StreamWrite.Consumed, false)
+		return
+	case *pluginv1.Command_StreamFlush:
+		i.streamWrite(c, o, cmd.StreamFlush.Socket, nil, 0, true)
+		return
+	}
+	ctx, cancel := i.opContext(c)
+	o.cancel = cancel
+
 	switch cmd := c.Command.(type) {
 	case *pluginv1.Command_StreamConnect:
 		i.streamConnect(ctx, o, cmd.StreamConnect)
-	case *pluginv1.Command_StreamRead:
-		i.streamRead(ctx, o, cmd.StreamRead)
-	case *pluginv1.Command_StreamWrite:
-		i.streamWrite(ctx, o, cmd.StreamWrite.Socket, cmd.StreamWrite.Data, cmd.StreamWrite.Consumed, false)
-	case *pluginv1.Command_StreamFlush:
-		i.streamWrite(ctx, o, cmd.StreamFlush.Socket, nil, 0, true)
 	case *pluginv1.Command_ListenerBind:
 		i.listenerBind(ctx, o, cmd.ListenerBind)
 	case *pluginv1.Command_DatagramBind:
@@ -82,6 +89,8 @@ func (i *instance) handle(c *pluginv1.Command) {
 		i.finish(o, invalid("plugin protocol", "command %s is not supported by this host", commandName(c)))
 	}
 }
+
+func noCancel() {}
 
 // opContext is the context of an operation: the session's, bounded by the
 // command's timeout.
@@ -255,41 +264,30 @@ func (i *instance) streamConnect(ctx context.Context, o *op, c *pluginv1.StreamC
 	})
 }
 
-func (i *instance) streamRead(ctx context.Context, o *op, c *pluginv1.StreamRead) {
+func (i *instance) streamRead(c *pluginv1.Command, o *op, cmd *pluginv1.StreamRead) {
 	const opName = "StreamSocket.InputStream.Read"
-	hs, bad := i.lookup(opName, c.Socket, pluginv1.SocketKind_SOCKET_KIND_STREAM_SOCKET)
+	hs, bad := i.lookup(opName, cmd.Socket, pluginv1.SocketKind_SOCKET_KIND_STREAM_SOCKET)
 	switch {
 	case bad != nil:
 		i.finish(o, bad)
 		return
-	case c.Count == 0 || int(c.Count) > i.sv.r.opts.MaxPayload:
-		i.finish(o, invalid(opName, "count %d: want 1 to %d (max_payload)", c.Count, i.sv.r.opts.MaxPayload))
+	case cmd.Count == 0 || int(cmd.Count) > i.sv.r.opts.MaxPayload:
+		i.finish(o, invalid(opName, "count %d: want 1 to %d (max_payload)", cmd.Count, i.sv.r.opts.MaxPayload))
 		return
-	case c.Options > uint32(sockets.ReadAhead):
-		i.finish(o, invalid(opName, "options %d is not an InputStreamOptions value (0, 1 or 2)", c.Options))
+	case cmd.Options > uint32(sockets.ReadAhead):
+		i.finish(o, invalid(opName, "options %d is not an InputStreamOptions value (0, 1 or 2)", cmd.Options))
 		return
 	}
-	r := &readReq{op: *o, ctx: ctx, count: int(c.Count), opts: sockets.InputStreamOptions(c.Options), inst: i, cancel: o.cancel}
-	hs.mu.Lock()
-	hs.ackLocked(c.Consumed)
-	hs.reads = append(hs.reads, r)
-	start := !hs.reading
-	var done chan struct{}
-	if start {
-		hs.reading = true
-		done = make(chan struct{})
-		hs.readDone = done
-	}
-	hs.mu.Unlock()
-	if start {
-		i.sv.goFunc(func() { hs.readWorker(done) })
-	}
+	r := &readReq{op: o, count: int(cmd.Count), opts: sockets.InputStreamOptions(cmd.Options), inst: i,
+		timeout: time.Duration(c.TimeoutMs) * time.Millisecond}
+	o.cancel = func() { hs.cancelRead(r) }
+	hs.enqueueRead(r, cmd.Consumed, i.sv)
 }
 
 // streamWrite runs a StreamWrite, or a StreamFlush when flush is set. A
 // write that nothing is queued before is tried at once without blocking;
 // the rest goes to the socket's write worker, in order.
-func (i *instance) streamWrite(ctx context.Context, o *op, id uint64, data []byte, consumed uint64, flush bool) {
+func (i *instance) streamWrite(c *pluginv1.Command, o *op, id uint64, data []byte, consumed uint64, flush bool) {
 	opName := "StreamSocket.OutputStream.Write"
 	if flush {
 		opName = "StreamSocket.OutputStream.Flush"
@@ -307,7 +305,7 @@ func (i *instance) streamWrite(ctx context.Context, o *op, id uint64, data []byt
 	hs.ackLocked(consumed)
 	idle := !hs.writing && len(hs.writes) == 0
 	hs.mu.Unlock()
-	w := &writeReq{op: *o, ctx: ctx, data: data, flush: flush, inst: i}
+	w := &writeReq{op: o, data: data, flush: flush, inst: i}
 	if idle {
 		if flush {
 			i.finish(o, doneResult())
@@ -324,6 +322,7 @@ func (i *instance) streamWrite(ctx context.Context, o *op, id uint64, data []byt
 		}
 		w.data, w.written = data[n:], n
 	}
+	w.ctx, o.cancel = i.opContext(c)
 	hs.mu.Lock()
 	hs.writes = append(hs.writes, w)
 	start := !hs.writing
@@ -529,15 +528,15 @@ func (i *instance) cancelIO(ctx context.Context, o *op, id uint64) {
 	reads, writes := hs.reads, hs.writes
 	hs.reads, hs.writes = nil, nil
 	if hs.curRead != nil {
-		hs.curRead.cancel()
+		hs.curCancel()
 	}
 	hs.mu.Unlock()
 	aborted := socketerror.WithStatus("StreamSocket.CancelIO", "", socketerror.OperationAborted, context.Canceled)
 	for _, r := range reads {
-		r.cancel()
 		i.complete(r.op.id, errorResult(aborted))
 	}
 	for _, w := range writes {
+		w.op.cancel()
 		i.complete(w.op.id, errorResult(aborted))
 	}
 	i.sv.goFunc(func() {

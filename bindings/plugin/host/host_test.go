@@ -3,6 +3,7 @@ package host_test
 import (
 	"context"
 	"encoding/binary"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,6 +32,12 @@ const waitTimeout = 30 * time.Second
 var bins struct{ echo, raw string }
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	// Tests run the plugins with the race detector; benchmarks without.
+	build := []string{"build", "-race"}
+	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+		build = []string{"build"}
+	}
 	dir, err := os.MkdirTemp("", "netrun-plugin-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -39,7 +46,7 @@ func TestMain(m *testing.M) {
 	bins.echo = filepath.Join(dir, "netrun-echo")
 	bins.raw = filepath.Join(dir, "rawplugin")
 	for out, pkg := range map[string]string{bins.echo: "../../../plugins/echo/cmd/netrun-echo", bins.raw: "./testdata/rawplugin"} {
-		if b, err := exec.Command("go", "build", "-race", "-o", out, pkg).CombinedOutput(); err != nil {
+		if b, err := exec.Command("go", append(build, "-o", out, pkg)...).CombinedOutput(); err != nil {
 			os.RemoveAll(dir)
 			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, b)
 			os.Exit(1)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os/exec"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,12 +46,14 @@ type instance struct {
 	stream grpc.BidiStreamingClient[pluginv1.HostMessage, pluginv1.PluginMessage]
 
 	lastPong atomic.Int64 // unix nanoseconds of the last Pong
+	batching atomic.Bool  // the receiver is running a batch: post need not wake the sender
 
 	mu      sync.Mutex // guards the fields below
 	queue   []*pluginv1.Event
 	spare   []*pluginv1.Event
 	queued  int // bytes of payload in queue
 	over    bool
+	sending bool // a goroutine is in drain
 	done    bool // end has run
 	cause   error
 	sockets map[uint64]*hsocket // the sockets the instance owns
@@ -204,6 +207,13 @@ func (i *instance) post(ev *pluginv1.Event) {
 		i.end(fmt.Errorf("more than %d bytes of events waited for the plugin", i.sv.r.opts.MaxQueued))
 		return
 	}
+	if !i.batching.Load() {
+		i.signal()
+	}
+}
+
+// signal wakes the sender.
+func (i *instance) signal() {
 	select {
 	case i.wake <- struct{}{}:
 	default:
@@ -215,18 +225,45 @@ func eventSize(ev *pluginv1.Event) int {
 	return len(ev.GetCompletion().GetRead().GetData()) + len(ev.GetMessageReceived().GetData()) + 64
 }
 
-// sender sends what is queued, one message per batch, until the session
-// ends: events that arrive while a message is sent go into the next one.
+// sender sends what is queued when woken, until the session ends.
 func (i *instance) sender() {
-	var msg pluginv1.HostMessage
 	for {
 		select {
 		case <-i.wake:
 		case <-i.ended:
 			return
 		}
+		i.drain()
+	}
+}
+
+// drain sends what is queued, one message per batch, unless another
+// goroutine is sending already: events that arrive while a message is
+// sent go into the next one. A socket's read worker calls it after
+// posting, which saves waking the sender goroutine on the hot path; it
+// must be called with no lock held, never by the receiver.
+func (i *instance) drain() {
+	var msg pluginv1.HostMessage
+	i.mu.Lock()
+	if i.sending {
+		i.mu.Unlock()
+		return
+	}
+	i.sending = true
+	if len(i.queue) == 1 {
+		// Let the goroutines that are ready to queue more do so first:
+		// a bigger batch costs no more to send.
+		i.mu.Unlock()
+		runtime.Gosched()
 		i.mu.Lock()
+	}
+	for {
 		batch := i.queue
+		if len(batch) == 0 || i.done {
+			i.sending = false
+			i.mu.Unlock()
+			return
+		}
 		i.queue = i.spare[:0]
 		i.spare = nil
 		i.queued = 0
@@ -239,6 +276,9 @@ func (i *instance) sender() {
 			}
 			msg.Events = rest[:n]
 			if err := i.stream.Send(&msg); err != nil {
+				i.mu.Lock()
+				i.sending = false
+				i.mu.Unlock()
 				i.end(fmt.Errorf("sending to the plugin: %w", err))
 				return
 			}
@@ -249,7 +289,6 @@ func (i *instance) sender() {
 		if i.spare == nil {
 			i.spare = batch[:0]
 		}
-		i.mu.Unlock()
 	}
 }
 
@@ -262,9 +301,14 @@ func (i *instance) receiver() {
 			i.end(fmt.Errorf("the session broke: %w", err))
 			return
 		}
+		// The events the batch's commands cause go out together, in one
+		// message, once the batch is done.
+		i.batching.Store(true)
 		for _, c := range msg.Commands {
 			i.handle(c)
 		}
+		i.batching.Store(false)
+		i.signal()
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/netrun/netrun/bindings/plugin/proto/pluginv1"
 	"github.com/netrun/netrun/runtime/event"
@@ -33,10 +34,12 @@ type hsocket struct {
 	closed      bool
 	transferred bool
 	context     []byte
-	reads       []*readReq    // queued, not started
-	reading     bool          // a read worker runs
-	readDone    chan struct{} // closed when the running read worker returns
-	curRead     *readReq      // the read in progress
+	reads       []*readReq         // queued, not started
+	reading     bool               // a read worker runs
+	readDone    chan struct{}      // closed when the running read worker returns
+	readWake    chan struct{}      // capacity 1: the read worker has something to look at
+	curRead     *readReq           // the read in progress
+	curCancel   context.CancelFunc // cancels curRead
 	writes      []*writeReq
 	writing     bool
 	curWrite    *writeReq
@@ -57,17 +60,16 @@ type hsocket struct {
 
 // readReq is a queued StreamRead.
 type readReq struct {
-	op     op
-	ctx    context.Context
-	count  int
-	opts   sockets.InputStreamOptions
-	inst   *instance
-	cancel context.CancelFunc
+	op      *op
+	count   int
+	opts    sockets.InputStreamOptions
+	inst    *instance
+	timeout time.Duration // 0: none
 }
 
 // writeReq is a queued StreamWrite or StreamFlush (data nil, flush set).
 type writeReq struct {
-	op      op
+	op      *op
 	ctx     context.Context
 	data    []byte
 	written int
@@ -139,13 +141,70 @@ func (hs *hsocket) deliverLocked(data []byte) {
 	}
 }
 
-// readWorker serves the socket's queued reads, in order, until none is
-// left; it is started when a read is queued and none runs.
+// enqueueRead queues r, acknowledging consumed, and starts the socket's
+// read worker if none runs.
+func (hs *hsocket) enqueueRead(r *readReq, consumed uint64, sv *supervisor) {
+	hs.mu.Lock()
+	hs.ackLocked(consumed)
+	hs.reads = append(hs.reads, r)
+	start := !hs.reading
+	var done chan struct{}
+	if start {
+		hs.reading = true
+		done = make(chan struct{})
+		hs.readDone = done
+		if hs.readWake == nil {
+			hs.readWake = make(chan struct{}, 1)
+		}
+	}
+	hs.mu.Unlock()
+	if start {
+		sv.goFunc(func() { hs.readWorker(done) })
+	} else {
+		hs.wakeReader()
+	}
+}
+
+func (hs *hsocket) wakeReader() {
+	if hs.readWake == nil {
+		return
+	}
+	select {
+	case hs.readWake <- struct{}{}:
+	default:
+	}
+}
+
+// cancelRead cancels r: the read in progress, or a queued one.
+func (hs *hsocket) cancelRead(r *readReq) {
+	hs.mu.Lock()
+	if hs.curRead == r {
+		hs.curCancel()
+		hs.mu.Unlock()
+		return
+	}
+	for k, q := range hs.reads {
+		if q == r {
+			hs.reads = append(hs.reads[:k], hs.reads[k+1:]...)
+			hs.mu.Unlock()
+			r.inst.complete(r.op.id, errorResult(socketerror.WithStatus("StreamSocket.InputStream.Read", "", socketerror.OperationAborted, context.Canceled)))
+			return
+		}
+	}
+	hs.mu.Unlock()
+}
+
+// readWorker serves the socket's reads, in order, for as long as the
+// socket is open and owned by an instance: one goroutine per socket that
+// reads, as a raw Go server has. Its context lives across reads and is
+// replaced only once cancelled.
 func (hs *hsocket) readWorker(done chan struct{}) {
 	defer close(done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel() }()
 	for {
 		hs.mu.Lock()
-		if len(hs.reads) == 0 || hs.closed || hs.owner == nil {
+		if hs.closed || hs.owner == nil {
 			hs.reading = false
 			reads := hs.reads
 			hs.reads = nil
@@ -155,24 +214,39 @@ func (hs *hsocket) readWorker(done chan struct{}) {
 			}
 			return
 		}
+		if len(hs.reads) == 0 {
+			wake := hs.readWake
+			hs.mu.Unlock()
+			<-wake
+			continue
+		}
 		r := hs.reads[0]
 		hs.reads[0] = nil
 		hs.reads = hs.reads[1:]
 		if len(hs.buffered) > 0 || hs.eof || hs.readErr != nil {
 			res := hs.takeBufferedLocked(r.count)
 			hs.mu.Unlock()
-			r.inst.endOp(r.op.id)
-			r.inst.postCompletion(r.op.id, res)
+			r.inst.complete(r.op.id, res)
+			r.inst.drain()
 			continue
 		}
-		hs.curRead = r
+		if ctx.Err() != nil {
+			ctx, cancel = context.WithCancel(context.Background())
+		}
+		rctx, rcancel := ctx, cancel
+		if r.timeout > 0 {
+			rctx, rcancel = context.WithTimeout(ctx, r.timeout)
+		}
+		hs.curRead, hs.curCancel = r, rcancel
 		hs.mu.Unlock()
 
-		data, eof, err := readOnce(r.ctx, hs.stream, r.count, r.opts)
-		r.cancel()
+		data, eof, err := readOnce(rctx, hs.stream, r.count, r.opts)
+		if r.timeout > 0 {
+			rcancel()
+		}
 
 		hs.mu.Lock()
-		hs.curRead = nil
+		hs.curRead, hs.curCancel = nil, nil
 		if len(data) > 0 {
 			hs.deliverLocked(data)
 		}
@@ -184,6 +258,7 @@ func (hs *hsocket) readWorker(done chan struct{}) {
 		default:
 			r.inst.postCompletion(r.op.id, errorResult(err))
 		}
+		r.inst.drain()
 	}
 }
 
@@ -262,6 +337,7 @@ func (hs *hsocket) writeWorker() {
 		hs.mu.Lock()
 		hs.curWrite = nil
 		hs.mu.Unlock()
+		w.op.cancel()
 		w.inst.endOp(w.op.id)
 		w.inst.postCompletion(w.op.id, res)
 	}
@@ -279,9 +355,10 @@ func (hs *hsocket) closeNow() {
 	pending := hs.pending
 	hs.pending = nil
 	if hs.curRead != nil {
-		hs.curRead.cancel()
+		hs.curCancel()
 	}
 	hs.mu.Unlock()
+	hs.wakeReader()
 	switch {
 	case hs.stream != nil:
 		hs.stream.Close()

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/pprof"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -69,10 +71,14 @@ func ServeWith(p Plugin, opts *Options) {
 	}
 	done := make(chan struct{})
 	srv := &server{impl: p, opts: opts, done: done}
+	stopProfile := sync.OnceFunc(startProfile(opts.Logger))
+	defer stopProfile()
+	srv.stopProfile = stopProfile
 	go func() {
 		// The session ended: the plugin has no reason to live on, even if
 		// the host did not kill it (it may have been killed itself).
 		<-done
+		stopProfile()
 		os.Exit(0)
 	}()
 	plugin.Serve(&plugin.ServeConfig{
@@ -81,6 +87,31 @@ func ServeWith(p Plugin, opts *Options) {
 		GRPCServer:      plugin.DefaultGRPCServer,
 		Logger:          hclog.New(&hclog.LoggerOptions{Name: "go-plugin", Output: os.Stderr, Level: hclog.Warn, JSONFormat: true}),
 	})
+}
+
+// startProfile writes a CPU profile of the plugin to the file
+// $NETRUN_PLUGIN_CPUPROFILE names, if it is set, until the returned
+// function is called: a plugin's profile, which `go test -cpuprofile` of
+// the host does not include.
+func startProfile(log *slog.Logger) func() {
+	path := os.Getenv("NETRUN_PLUGIN_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%d", path, os.Getpid()))
+	if err != nil {
+		log.Warn("no CPU profile", "err", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		log.Warn("no CPU profile", "err", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 // servedPlugin registers an already made server.
@@ -106,6 +137,8 @@ type server struct {
 	impl Plugin
 	opts *Options
 	done chan struct{} // closed when a session ends; nil in tests
+	// stopProfile stops a CPU profile started by ServeWith, if any.
+	stopProfile func()
 }
 
 // Session runs one session: it waits for Hello, runs the plugin's Run
@@ -114,6 +147,9 @@ type server struct {
 func (sv *server) Session(stream grpc.BidiStreamingServer[pluginv1.HostMessage, pluginv1.PluginMessage]) error {
 	if sv.done != nil {
 		defer close(sv.done)
+	}
+	if sv.stopProfile != nil {
+		defer sv.stopProfile()
 	}
 	opts := sv.opts
 	if opts == nil || opts.Logger == nil {

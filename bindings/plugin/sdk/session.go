@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 
 // maxBatchBytes bounds the payload of one stream message the SDK sends;
 // a batch with more is split. The host accepts messages of up to 16 MiB.
-const maxBatchBytes = 4 << 20
+const maxBatchBytes = 2 << 20
 
 // errSessionEnded is the cause of a session's context once the host has
 // ended the session or asked the plugin to shut down.
@@ -51,13 +52,17 @@ type session struct {
 	pending map[uint64]*call
 	sinks   map[uint64]sink // listeners and datagram sockets, by socket id
 	ended   bool
+	sending bool // a goroutine is in drain
 }
 
 // call is one operation in flight.
 type call struct {
-	done chan struct{} // closed once res is set
+	done chan struct{} // closed once res is set; nil for a call with cb
 	res  *pluginv1.Completion
 	sink sink // registered under the id a SocketCreated result names, before done closes
+	// cb, if set, is called with the completion instead, on the
+	// receiving goroutine: it must not block.
+	cb func(*pluginv1.Completion)
 }
 
 // sink receives the events of one listener or datagram socket.
@@ -108,7 +113,7 @@ func (s *session) do(ctx context.Context, opName string, cmd *pluginv1.Command, 
 	s.pending[cmd.Op] = c
 	s.queue = append(s.queue, cmd)
 	s.mu.Unlock()
-	s.signal()
+	s.drain()
 
 	if ctx.Done() != nil {
 		select {
@@ -124,6 +129,28 @@ func (s *session) do(ctx context.Context, opName string, cmd *pluginv1.Command, 
 		return nil, errorFrom(e)
 	}
 	return c.res, nil
+}
+
+// start queues cmd and returns at once; cb gets its completion (or an
+// error completion if the session ends first) on the receiving
+// goroutine, and must not block. It reports false, and cb is not called,
+// if the session has ended.
+func (s *session) start(cmd *pluginv1.Command, cb func(*pluginv1.Completion)) bool {
+	c := &call{cb: cb}
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return false
+	}
+	s.nextOp++
+	cmd.Op = s.nextOp
+	s.pending[cmd.Op] = c
+	s.queue = append(s.queue, cmd)
+	s.mu.Unlock()
+	// No signal: the command goes with the next batch that a drain sends
+	// (the caller's next Write, or its Read before it waits), which
+	// saves a stream message per read-ahead.
+	return true
 }
 
 // send queues a command that gets no completion (Pong, Cancel).
@@ -145,19 +172,47 @@ func (s *session) signal() {
 	}
 }
 
-// sender writes what is queued, one stream message per batch, until the
-// session ends. While a message is being sent, new commands gather into
-// the next batch: the batch grows with the load, and no timer delays it.
+// sender writes what is queued when woken, until the session ends.
 func (s *session) sender() {
-	var msg pluginv1.PluginMessage
 	for {
 		select {
 		case <-s.wake:
 		case <-s.ctx.Done():
 			return
 		}
+		s.drain()
+	}
+}
+
+// drain sends what is queued, one stream message per batch, unless
+// another goroutine is sending already (it will send this too). A
+// goroutine that queued a command calls it to send without waking the
+// sender goroutine; commands queued while a message is being sent go into
+// the next one, so the batch grows with the load and no timer delays it.
+// It must be called with no lock held, and never from the receiving
+// goroutine (a Send blocked by flow control must not stop receiving).
+func (s *session) drain() {
+	var msg pluginv1.PluginMessage
+	s.mu.Lock()
+	if s.sending {
+		s.mu.Unlock()
+		return
+	}
+	s.sending = true
+	if len(s.queue) == 1 {
+		// Let the goroutines that are ready to queue more do so first:
+		// a bigger batch costs no more to send.
+		s.mu.Unlock()
+		runtime.Gosched()
 		s.mu.Lock()
+	}
+	for {
 		batch := s.queue
+		if len(batch) == 0 || s.ended {
+			s.sending = false
+			s.mu.Unlock()
+			return
+		}
 		s.queue = s.spare[:0]
 		s.spare = nil
 		s.mu.Unlock()
@@ -169,6 +224,9 @@ func (s *session) sender() {
 			}
 			msg.Commands = rest[:n]
 			if err := s.stream.Send(&msg); err != nil {
+				s.mu.Lock()
+				s.sending = false
+				s.mu.Unlock()
 				s.end(fmt.Errorf("sdk: sending to the host: %w", err))
 				return
 			}
@@ -179,7 +237,6 @@ func (s *session) sender() {
 		if s.spare == nil {
 			s.spare = batch[:0]
 		}
-		s.mu.Unlock()
 	}
 }
 
@@ -242,6 +299,15 @@ func (s *session) complete(comp *pluginv1.Completion) {
 		s.sinks[cr.Socket] = c.sink
 	}
 	s.mu.Unlock()
+	c.finish(comp)
+}
+
+// finish hands the call its completion.
+func (c *call) finish(comp *pluginv1.Completion) {
+	if c.cb != nil {
+		c.cb(comp)
+		return
+	}
 	c.res = comp
 	close(c.done)
 }
@@ -288,8 +354,7 @@ func (s *session) end(cause error) {
 	s.mu.Unlock()
 	s.cancel(cause)
 	for op, c := range pending {
-		c.res = &pluginv1.Completion{Op: op, Result: &pluginv1.Completion_Error{Error: closedError("the session with the host ended")}}
-		close(c.done)
+		c.finish(&pluginv1.Completion{Op: op, Result: &pluginv1.Completion_Error{Error: closedError("the session with the host ended")}})
 	}
 	for _, sk := range sinks {
 		sk.sessionEnded()

@@ -35,7 +35,30 @@ type StreamSocket struct {
 
 	consumed    atomic.Uint64 // bytes returned by reads so far
 	transferred atomic.Bool
+
+	// Reads are served from a read-ahead buffer: once the plugin has read,
+	// one StreamRead stays in flight at the host, so that data waits in
+	// the plugin rather than a read command crossing the stream after
+	// each message. Bytes read ahead are acknowledged only when a Read
+	// returns them, so the host gives them again to the next instance if
+	// this one crashes with them unread.
+	readTurn sync.Mutex // serialises Read calls
+	rd       struct {
+		mu       sync.Mutex
+		buf      []byte
+		eof      bool
+		err      error
+		inflight bool
+		wake     chan struct{} // capacity 1: the state changed
+	}
 }
+
+// Read-ahead sizes: each StreamRead asks for up to readAheadSize bytes,
+// and none is sent while maxReadAhead bytes wait unread.
+const (
+	readAheadSize = 64 << 10
+	maxReadAhead  = 256 << 10
+)
 
 const (
 	stCreated uint8 = iota
@@ -75,6 +98,7 @@ type OutputStream struct{ s *StreamSocket }
 // NewStreamSocket returns a socket that is not connected yet.
 func (h *Host) NewStreamSocket() *StreamSocket {
 	s := &StreamSocket{h: h}
+	s.rd.wake = make(chan struct{}, 1)
 	s.input.s = s
 	s.output.s = s
 	return s
@@ -169,41 +193,134 @@ func (s *StreamSocket) conn(op string) (uint64, error) {
 // Read reads into p, as sockets.InputStream.Read does: with Partial it
 // returns once any bytes have arrived, with InputStreamNone it fills p
 // unless the stream ends. At end of stream it returns io.EOF (and no
-// bytes).
+// bytes). Reads are served one at a time. A context that ends returns
+// OperationAborted (cancelled) or ConnectionTimedOut (deadline); bytes
+// that arrive later are kept for the next Read.
 func (in *InputStream) Read(ctx context.Context, p []byte, opts sockets.InputStreamOptions) (int, error) {
 	const op = "StreamSocket.InputStream.Read"
 	s := in.s
 	if len(p) == 0 {
 		return 0, nil
 	}
-	id, err := s.conn(op)
-	if err != nil {
+	if _, err := s.conn(op); err != nil {
 		return 0, err
 	}
-	max := int(s.h.s.hello.MaxPayload)
+	if err := lockCtx(ctx, &s.readTurn); err != nil {
+		return 0, ctxErr(ctx, op)
+	}
+	defer s.readTurn.Unlock()
 	n := 0
-	for n < len(p) {
-		count := min(len(p)-n, max)
-		res, err := s.h.s.do(ctx, op, &pluginv1.Command{Command: &pluginv1.Command_StreamRead{StreamRead: &pluginv1.StreamRead{
-			Socket: id, Count: uint32(count), Options: uint32(opts), Consumed: s.consumed.Load()}}}, nil)
-		if err != nil {
+	for {
+		s.rd.mu.Lock()
+		if len(s.rd.buf) > 0 {
+			m := copy(p[n:], s.rd.buf)
+			s.rd.buf = s.rd.buf[m:]
+			if len(s.rd.buf) == 0 {
+				s.rd.buf = nil
+			}
+			n += m
+			s.consumed.Add(uint64(m))
+		}
+		switch {
+		case n == len(p) || (n > 0 && opts != sockets.InputStreamNone):
+			s.readAheadLocked()
+			s.rd.mu.Unlock()
+			return n, nil
+		case s.rd.eof:
+			s.rd.mu.Unlock()
+			if n > 0 {
+				return n, nil
+			}
+			return 0, io.EOF
+		case s.rd.err != nil:
+			err := s.rd.err
+			s.rd.err = nil
+			s.rd.mu.Unlock()
 			return n, err
 		}
-		r := res.GetRead()
-		m := copy(p[n:], r.Data)
-		n += m
-		s.consumed.Add(uint64(m))
-		if r.Eof {
-			if n == 0 {
-				return 0, io.EOF
-			}
-			return n, nil
-		}
-		if opts != sockets.InputStreamNone {
-			break
+		s.readAheadLocked()
+		s.rd.mu.Unlock()
+		s.h.s.drain() // the read-ahead must reach the host before we wait
+		select {
+		case <-s.rd.wake:
+		case <-ctx.Done():
+			return n, ctxErr(ctx, op)
 		}
 	}
-	return n, nil
+}
+
+// readAheadLocked sends a StreamRead unless one is in flight, the stream
+// has ended or failed, or enough is buffered. s.rd.mu must be held.
+func (s *StreamSocket) readAheadLocked() {
+	if s.rd.inflight || s.rd.eof || s.rd.err != nil || len(s.rd.buf) >= maxReadAhead {
+		return
+	}
+	s.mu.Lock()
+	id, closed := s.id, s.closed
+	s.mu.Unlock()
+	if closed {
+		s.rd.err = socketerror.Closed("StreamSocket.InputStream.Read")
+		return
+	}
+	count := min(readAheadSize, int(s.h.s.hello.MaxPayload))
+	cmd := &pluginv1.Command{Command: &pluginv1.Command_StreamRead{StreamRead: &pluginv1.StreamRead{
+		Socket: id, Count: uint32(count), Options: uint32(sockets.Partial), Consumed: s.consumed.Load()}}}
+	s.rd.inflight = true
+	if !s.h.s.start(cmd, s.readDone) {
+		s.rd.inflight = false
+		s.rd.err = endedError("StreamSocket.InputStream.Read")
+	}
+}
+
+// readDone takes a read-ahead's completion, on the receiving goroutine.
+func (s *StreamSocket) readDone(c *pluginv1.Completion) {
+	s.rd.mu.Lock()
+	s.rd.inflight = false
+	if e := c.GetError(); e != nil {
+		s.rd.err = errorFrom(e)
+	} else if r := c.GetRead(); r.GetEof() {
+		s.rd.eof = true
+	} else {
+		s.rd.buf = append(s.rd.buf, r.GetData()...)
+		s.readAheadLocked()
+	}
+	s.rd.mu.Unlock()
+	select {
+	case s.rd.wake <- struct{}{}:
+	default:
+	}
+}
+
+// lockCtx locks mu unless ctx ends first.
+func lockCtx(ctx context.Context, mu *sync.Mutex) error {
+	if mu.TryLock() {
+		return nil
+	}
+	if ctx.Done() == nil {
+		mu.Lock()
+		return nil
+	}
+	got := make(chan struct{})
+	go func() {
+		mu.Lock()
+		close(got)
+	}()
+	select {
+	case <-got:
+		return nil
+	case <-ctx.Done():
+		go func() { <-got; mu.Unlock() }()
+		return ctx.Err()
+	}
+}
+
+// ctxErr is the error of an operation whose context ended: cancelled is
+// OperationAborted, expired is ConnectionTimedOut, as in the runtime.
+func ctxErr(ctx context.Context, op string) error {
+	if ctx.Err() == context.DeadlineExceeded {
+		return socketerror.WithStatus(op, "", socketerror.ConnectionTimedOut, ctx.Err())
+	}
+	return socketerror.WithStatus(op, "", socketerror.OperationAborted, ctx.Err())
 }
 
 // Write writes all of p after every write issued before it, and returns
