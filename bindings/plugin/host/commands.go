@@ -35,7 +35,11 @@ func (i *instance) handle(c *pluginv1.Command) {
 		return
 	}
 	if c.Op == 0 {
-		i.protocolError(0, "op id 0 is reserved for Pong and Cancel; a %s needs a non-zero op id", commandName(c))
+		if w := c.GetStreamWrite(); w != nil {
+			i.quietWrite(w)
+			return
+		}
+		i.protocolError(0, "op id 0 is reserved for Pong, Cancel and quiet StreamWrites; a %s needs a non-zero op id", commandName(c))
 		return
 	}
 	o := &op{id: c.Op, cancel: noCancel}
@@ -304,7 +308,12 @@ func (i *instance) streamWrite(c *pluginv1.Command, o *op, id uint64, data []byt
 	hs.mu.Lock()
 	hs.ackLocked(consumed)
 	idle := !hs.writing && len(hs.writes) == 0
+	werr := hs.writeErr
 	hs.mu.Unlock()
+	if werr != nil && idle {
+		i.finish(o, errorResult(werr))
+		return
+	}
 	w := &writeReq{op: o, data: data, flush: flush, inst: i}
 	if idle {
 		if flush {
@@ -323,6 +332,53 @@ func (i *instance) streamWrite(c *pluginv1.Command, o *op, id uint64, data []byt
 		w.data, w.written = data[n:], n
 	}
 	w.ctx, o.cancel = i.opContext(c)
+	hs.mu.Lock()
+	hs.writes = append(hs.writes, w)
+	start := !hs.writing
+	hs.writing = true
+	hs.mu.Unlock()
+	if start {
+		i.sv.goFunc(hs.writeWorker)
+	}
+}
+
+// quietWrite runs a StreamWrite with op 0: no completion; a failure is
+// kept by the socket for its next write or flush, and a command that is
+// wrong in itself is a ProtocolError.
+func (i *instance) quietWrite(c *pluginv1.StreamWrite) {
+	const opName = "StreamSocket.OutputStream.Write"
+	hs, bad := i.lookup(opName, c.Socket, pluginv1.SocketKind_SOCKET_KIND_STREAM_SOCKET)
+	switch {
+	case bad != nil:
+		i.protocolError(0, "quiet write: %s", bad.GetError().GetMessage())
+		return
+	case len(c.Data) > i.sv.r.opts.MaxPayload:
+		i.protocolError(0, "quiet write: a payload of %d bytes is over max_payload, %d bytes", len(c.Data), i.sv.r.opts.MaxPayload)
+		return
+	}
+	hs.mu.Lock()
+	hs.ackLocked(c.Consumed)
+	idle := !hs.writing && len(hs.writes) == 0
+	failed := hs.writeErr != nil
+	hs.mu.Unlock()
+	if failed {
+		return
+	}
+	data := c.Data
+	if idle {
+		n, all, err := hs.stream.OutputStream().TryWrite(data)
+		switch {
+		case err != nil:
+			hs.mu.Lock()
+			hs.writeErr = err
+			hs.mu.Unlock()
+			return
+		case all:
+			return
+		}
+		data = data[n:]
+	}
+	w := &writeReq{ctx: i.ctx, data: data, inst: i}
 	hs.mu.Lock()
 	hs.writes = append(hs.writes, w)
 	start := !hs.writing

@@ -42,6 +42,7 @@ type hsocket struct {
 	curCancel   context.CancelFunc // cancels curRead
 	writes      []*writeReq
 	writing     bool
+	writeErr    error // a quiet write's failure, for the next write or flush
 	curWrite    *writeReq
 	outs        map[string]*sockets.DatagramOutputStream // by "host\x00service"
 
@@ -67,7 +68,8 @@ type readReq struct {
 	timeout time.Duration // 0: none
 }
 
-// writeReq is a queued StreamWrite or StreamFlush (data nil, flush set).
+// writeReq is a queued StreamWrite or StreamFlush (data nil, flush set);
+// op is nil for a quiet write.
 type writeReq struct {
 	op      *op
 	ctx     context.Context
@@ -318,14 +320,20 @@ func (hs *hsocket) writeWorker() {
 		hs.curWrite = w
 		hs.mu.Unlock()
 
+		hs.mu.Lock()
+		werr := hs.writeErr
+		hs.mu.Unlock()
 		var res *pluginv1.Completion
-		if w.flush {
+		switch {
+		case werr != nil:
+			res = errorResult(werr)
+		case w.flush:
 			if err := hs.stream.OutputStream().Flush(w.ctx); err != nil {
 				res = errorResult(err)
 			} else {
 				res = doneResult()
 			}
-		} else {
+		default:
 			n, err := hs.stream.OutputStream().Write(w.ctx, w.data)
 			w.written += n
 			if err != nil {
@@ -336,11 +344,26 @@ func (hs *hsocket) writeWorker() {
 		}
 		hs.mu.Lock()
 		hs.curWrite = nil
+		if w.op == nil && res.GetError() != nil && hs.writeErr == nil {
+			hs.writeErr = errorFrom(res.GetError(), werr)
+		}
 		hs.mu.Unlock()
+		if w.op == nil {
+			continue
+		}
 		w.op.cancel()
 		w.inst.endOp(w.op.id)
 		w.inst.postCompletion(w.op.id, res)
 	}
+}
+
+// errorFrom returns the error behind a result: err if set, else one
+// made from the result's Error.
+func errorFrom(e *pluginv1.Error, err error) error {
+	if err != nil {
+		return err
+	}
+	return &socketerror.Error{Op: e.Op, Addr: e.Addr, Status: socketerror.Status(e.Status), HResult: socketerror.HResult(e.Hresult), Message: e.Message}
 }
 
 // closeNow closes the runtime object. A stream socket closes with FIN

@@ -153,6 +153,20 @@ func (s *session) start(cmd *pluginv1.Command, cb func(*pluginv1.Completion)) bo
 	return true
 }
 
+// sendNow queues a command that gets no completion (a quiet write) and
+// sends it; it reports false if the session has ended.
+func (s *session) sendNow(cmd *pluginv1.Command) bool {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return false
+	}
+	s.queue = append(s.queue, cmd)
+	s.mu.Unlock()
+	s.drain()
+	return true
+}
+
 // send queues a command that gets no completion (Pong, Cancel).
 func (s *session) send(cmd *pluginv1.Command) {
 	s.mu.Lock()

@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -34,6 +35,7 @@ type StreamSocket struct {
 	closed bool
 
 	consumed    atomic.Uint64 // bytes returned by reads so far
+	quiet       atomic.Int64  // bytes of quiet writes not known to be done
 	transferred atomic.Bool
 
 	// Reads are served from a read-ahead buffer: once the plugin has read,
@@ -325,12 +327,27 @@ func ctxErr(ctx context.Context, op string) error {
 
 // Write writes all of p after every write issued before it, and returns
 // len(p) unless err is set.
+//
+// A write of up to quietMax bytes returns as soon as it is queued to the
+// host, as long as less than quietWindow bytes of such writes are in
+// flight; the next write past that window waits for its completion, which
+// covers every write before it. If a queued write fails, the error is
+// returned by the next Write or Flush. Flush waits for every write.
 func (out *OutputStream) Write(ctx context.Context, p []byte) (int, error) {
 	const op = "StreamSocket.OutputStream.Write"
 	s := out.s
 	id, err := s.conn(op)
 	if err != nil {
 		return 0, err
+	}
+	if len(p) <= quietMax && s.quiet.Load()+int64(len(p)) <= quietWindow && ctx.Err() == nil {
+		cmd := &pluginv1.Command{Command: &pluginv1.Command_StreamWrite{StreamWrite: &pluginv1.StreamWrite{
+			Socket: id, Data: slices.Clone(p), Consumed: s.consumed.Load()}}}
+		if s.h.s.sendNow(cmd) {
+			s.quiet.Add(int64(len(p)))
+			return len(p), nil
+		}
+		return 0, endedError(op)
 	}
 	max := int(s.h.s.hello.MaxPayload)
 	n := 0
@@ -341,12 +358,20 @@ func (out *OutputStream) Write(ctx context.Context, p []byte) (int, error) {
 		if err != nil {
 			return n, err
 		}
+		s.quiet.Store(0) // writes complete in order: the quiet ones before it are done
 		n += int(res.GetWritten().Bytes)
 		if n >= len(p) {
 			return n, nil
 		}
 	}
 }
+
+// Quiet writes: a write of up to quietMax bytes does not wait for the
+// host while less than quietWindow bytes of them are in flight.
+const (
+	quietMax    = 16 << 10
+	quietWindow = 64 << 10
+)
 
 // Flush returns once every write issued before it has completed.
 func (out *OutputStream) Flush(ctx context.Context) error {
@@ -356,6 +381,9 @@ func (out *OutputStream) Flush(ctx context.Context) error {
 		return err
 	}
 	_, err = out.s.h.s.do(ctx, op, &pluginv1.Command{Command: &pluginv1.Command_StreamFlush{StreamFlush: &pluginv1.StreamFlush{Socket: id}}}, nil)
+	if err == nil {
+		out.s.quiet.Store(0)
+	}
 	return err
 }
 

@@ -1366,8 +1366,8 @@ func (x *ProtocolError) GetMessage() string {
 type Command struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// op identifies the operation in its Completion; chosen by the plugin,
-	// non-zero, and not in use by another operation in flight. Pong and
-	// Cancel use 0 and get no completion.
+	// non-zero, and not in use by another operation in flight. Pong,
+	// Cancel and quiet StreamWrites use 0 and get no completion.
 	Op uint64 `protobuf:"varint,1,opt,name=op,proto3" json:"op,omitempty"`
 	// timeout_ms, if set, bounds the operation: it fails with
 	// ConnectionTimedOut once that many milliseconds have passed.
@@ -1792,6 +1792,14 @@ func (x *StreamRead) GetConsumed() uint64 {
 
 // StreamWrite writes data: OutputStream.WriteAsync. Completes with
 // WriteResult.
+//
+// A StreamWrite with op 0 is quiet: it gets no completion. If it fails,
+// the socket keeps the error, and the next StreamWrite or StreamFlush on
+// it fails with that error. A plugin that writes quietly learns that its
+// writes are done from a later write's or flush's completion (writes on
+// one socket complete in order), and should bound the bytes it has in
+// flight that way; the SDK makes every write past 64 KiB of quiet ones
+// wait for its completion.
 type StreamWrite struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Socket uint64                 `protobuf:"varint,1,opt,name=socket,proto3" json:"socket,omitempty"`
