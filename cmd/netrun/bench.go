@@ -18,7 +18,7 @@ import (
 )
 
 const (
-	benchUsage = "[-mode tcp|udp|ws] [-conns N] [-size BYTES] [-duration D] [-rounds N] [-workers N]"
+	benchUsage = "[-mode tcp|udp|ws|plugin] [-conns N] [-size BYTES] [-duration D] [-rounds N] [-workers N]"
 	benchDoc   = "drive an echo workload through a raw-Go server and a Lua script in one run, and print msgs/s, latency and the ratio Lua/raw"
 	benchHelp  = `Both servers run in this process on 127.0.0.1: a raw-Go echo server (net.Conn,
 net.UDPConn, or for ws coder/websocket's Accept behind net/http) and netrun's
@@ -26,7 +26,11 @@ Lua echo script (for ws, a ServerMessageWebSocket echo; messages are binary). Th
 connections, each with one message of size bytes in flight) is run against
 each for duration, alternating raw and Lua rounds times, so both see the same
 machine. It prints msgs/s, p50 and p99 round-trip latency of each, and the
-ratio of Lua's msgs/s to raw Go's.`
+ratio of Lua's msgs/s to raw Go's.
+
+-mode plugin runs the TCP echo through a third server too: the first-party
+echo plugin, a process of its own (this binary re-executed as
+"netrun plugin echo") behind the plugin host, and prints its ratio as well.`
 )
 
 // luaTCPEcho and luaUDPEcho are the scripts the benchmark runs: the same
@@ -79,7 +83,7 @@ print("listening " .. socket.Information.LocalPort)
 func (c *cli) bench(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	mode := fs.String("mode", "tcp", "tcp, udp or ws")
+	mode := fs.String("mode", "tcp", "tcp, udp, ws, or plugin (tcp with the echo plugin as a third server)")
 	conns := fs.Int("conns", 32, "client connections, each with one message in flight")
 	size := fs.Int("size", 64, "message size in bytes")
 	duration := fs.Duration("duration", 3*time.Second, "time each server is driven per round")
@@ -89,18 +93,22 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 		return &usageError{msg: err.Error()}
 	}
 	switch {
-	case *mode != "tcp" && *mode != "udp" && *mode != "ws":
-		return &usageError{msg: fmt.Sprintf("-mode %q: want tcp, udp or ws", *mode)}
+	case *mode != "tcp" && *mode != "udp" && *mode != "ws" && *mode != "plugin":
+		return &usageError{msg: fmt.Sprintf("-mode %q: want tcp, udp, ws or plugin", *mode)}
 	case *conns < 1 || *conns > 10000:
 		return &usageError{msg: fmt.Sprintf("-conns %d: want 1 to 10000", *conns)}
 	case *size < 1 || (*mode == "udp" && *size > 65507) || *size > 16<<20:
-		return &usageError{msg: fmt.Sprintf("-size %d: want 1 to %d", *size, map[string]int{"tcp": 16 << 20, "udp": 65507, "ws": 16 << 20}[*mode])}
+		return &usageError{msg: fmt.Sprintf("-size %d: want 1 to %d", *size, map[string]int{"tcp": 16 << 20, "udp": 65507, "ws": 16 << 20, "plugin": 16 << 20}[*mode])}
 	case *duration <= 0 || *rounds < 1 || *workers < 1:
 		return &usageError{msg: "-duration, -rounds and -workers must be positive"}
 	case fs.NArg() > 0:
 		return &usageError{msg: "unexpected argument " + fs.Arg(0)}
 	}
 
+	withPlugin := *mode == "plugin"
+	if withPlugin {
+		*mode = "tcp"
+	}
 	var rawAddr string
 	var stopRaw func()
 	var err error
@@ -121,29 +129,44 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	if *mode == "ws" {
 		luaAddr = "ws://" + luaAddr + "/"
 	}
+	servers := []server{{"raw-go", rawAddr, &result{}}, {"lua", luaAddr, &result{}}}
+	if withPlugin {
+		plugAddr, stopPlugin, err := startPluginEcho(ctx)
+		if err != nil {
+			return err
+		}
+		defer stopPlugin()
+		servers = append(servers, server{"plugin", plugAddr, &result{}})
+	}
 
+	label := *mode
+	if withPlugin {
+		label = "tcp with the echo plugin"
+	}
 	fmt.Fprintf(c.stdout, "netrun bench %s: %d connections, %d-byte messages, %s per round, %d rounds, %d Lua worker(s)\n",
-		*mode, *conns, *size, *duration, *rounds, *workers)
-	var raw, lu result
+		label, *conns, *size, *duration, *rounds, *workers)
 	for r := 0; r < *rounds; r++ {
-		for _, side := range []struct {
-			addr string
-			res  *result
-		}{{rawAddr, &raw}, {luaAddr, &lu}} {
-			if err := side.res.drive(ctx, *mode, side.addr, *conns, *size, *duration); err != nil {
-				return err
+		for _, sv := range servers {
+			if err := sv.res.drive(ctx, *mode, sv.addr, *conns, *size, *duration); err != nil {
+				return fmt.Errorf("%s: %w", sv.name, err)
 			}
 		}
 	}
 	fmt.Fprintf(c.stdout, "%-8s %12s %10s %10s\n", "server", "msgs/s", "p50", "p99")
-	for _, row := range []struct {
-		name string
-		r    *result
-	}{{"raw-go", &raw}, {"lua", &lu}} {
-		fmt.Fprintf(c.stdout, "%-8s %12.0f %10s %10s\n", row.name, row.r.rate(), row.r.hist.Quantile(0.50), row.r.hist.Quantile(0.99))
+	for _, sv := range servers {
+		fmt.Fprintf(c.stdout, "%-8s %12.0f %10s %10s\n", sv.name, sv.res.rate(), sv.res.hist.Quantile(0.50), sv.res.hist.Quantile(0.99))
 	}
-	fmt.Fprintf(c.stdout, "ratio lua/raw: %.2f\n", lu.rate()/raw.rate())
+	for _, sv := range servers[1:] {
+		fmt.Fprintf(c.stdout, "ratio %s/raw: %.2f\n", sv.name, sv.res.rate()/servers[0].res.rate())
+	}
 	return nil
+}
+
+// server is one echo server the benchmark drives.
+type server struct {
+	name string
+	addr string
+	res  *result
 }
 
 // result accumulates one server's messages, time and latencies.

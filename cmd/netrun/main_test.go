@@ -361,7 +361,7 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"run", "-h"}, 0, "-config FILE"},
 		{[]string{"help", "nope"}, 2, `unknown command "nope"`},
 		{[]string{"nope"}, 2, `unknown command "nope"`},
-		{[]string{"bench", "-mode", "ws2"}, 2, `-mode "ws2": want tcp, udp or ws`},
+		{[]string{"bench", "-mode", "ws2"}, 2, `-mode "ws2": want tcp, udp, ws or plugin`},
 		{[]string{"bench", "-size", "70000", "-mode", "udp"}, 2, "-size 70000: want 1 to 65507"},
 		{[]string{"version", "extra"}, 2, "takes no arguments"},
 		{[]string{"run", "--nope"}, 2, "flag provided but not defined: -nope"},

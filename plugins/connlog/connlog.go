@@ -2,8 +2,8 @@
 // that listens on an address (127.0.0.1:7091 unless -addr says
 // otherwise), forwards each connection to -target (or, without one,
 // echoes it), and writes one JSON line per connection event to -out (a
-// file, appended to; "-" or nothing means the plugin's stderr, which the
-// host logs):
+// file, appended to; "-" or nothing means the plugin's stderr, whose lines
+// the host logs with their keys as attributes):
 //
 //	{"time":"...","event":"open","conn":1,"remote":"127.0.0.1:50312","local_port":"7091","target":"127.0.0.1:8080"}
 //	{"time":"...","event":"close","conn":1,"bytes_in":5,"bytes_out":5,"duration_ms":12}
@@ -88,7 +88,7 @@ func (p *Plugin) emit(e Event) {
 
 // Run listens and relays until ctx ends.
 func (p *Plugin) Run(ctx context.Context, h *sdk.Host) error {
-	p.w = os.Stderr
+	p.w = h.Stderr()
 	if p.Out != "" && p.Out != "-" {
 		f, err := os.OpenFile(p.Out, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 		if err != nil {

@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 
@@ -16,8 +17,9 @@ import (
 // earlier instance of the plugin transferred. All methods are safe for
 // concurrent use.
 type Host struct {
-	s   *session
-	log *slog.Logger
+	s      *session
+	log    *slog.Logger
+	stderr io.Writer
 
 	mu   sync.Mutex
 	open map[socket]struct{} // made during this session and not closed
@@ -39,6 +41,12 @@ func (h *Host) Instance() int { return int(h.s.hello.Instance) }
 // Capabilities returns the capabilities the host grants the plugin, as
 // WinRT manifests name them.
 func (h *Host) Capabilities() []string { return h.s.hello.Capabilities }
+
+// Stderr returns the process's stderr: each line written there is logged
+// by the host with the plugin's name (a JSON object's keys become the
+// record's attributes). os.Stderr itself is redirected by go-plugin
+// once Serve runs, and its output may be discarded.
+func (h *Host) Stderr() io.Writer { return h.stderr }
 
 // Logger returns the plugin's logger: JSON lines on stderr, which the
 // host logs as the plugin's.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"runtime/pprof"
@@ -47,6 +48,9 @@ type Options struct {
 	// lines on the process's stderr, which the host relays to its own log
 	// with the plugin's name.
 	Logger *slog.Logger
+	// Stderr is where Host.Stderr writes; nil means the process's stderr
+	// as it was before go-plugin redirected os.Stderr.
+	Stderr io.Writer
 }
 
 // Serve serves p to the netrun host that started this process, and
@@ -57,14 +61,19 @@ func Serve(p Plugin) { ServeWith(p, nil) }
 
 // ServeWith is Serve with options.
 func ServeWith(p Plugin, opts *Options) {
-	if opts == nil {
-		opts = &Options{}
+	o := Options{}
+	if opts != nil {
+		o = *opts
 	}
-	if opts.Logger == nil {
-		// go-plugin replaces os.Stderr by a pipe it may discard: log to
-		// the real one, whose lines the host reads.
-		opts = &Options{Logger: slog.New(slog.NewJSONHandler(os.Stderr, nil))}
+	// go-plugin replaces os.Stderr by a pipe it may discard: write to the
+	// real one, whose lines the host reads.
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
 	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewJSONHandler(o.Stderr, nil))
+	}
+	opts = &o
 	if os.Getenv(MagicCookieKey) != MagicCookieValue {
 		fmt.Fprintln(os.Stderr, "This is a netrun plugin: netrun starts it (name it in a [[plugin]] table of netrun's config); it does nothing on its own.")
 		os.Exit(1)
@@ -152,8 +161,8 @@ func (sv *server) Session(stream grpc.BidiStreamingServer[pluginv1.HostMessage, 
 		defer sv.stopProfile()
 	}
 	opts := sv.opts
-	if opts == nil || opts.Logger == nil {
-		opts = &Options{Logger: slog.New(slog.NewJSONHandler(os.Stderr, nil))}
+	if opts == nil || opts.Logger == nil || opts.Stderr == nil {
+		opts = &Options{Logger: slog.New(slog.NewJSONHandler(os.Stderr, nil)), Stderr: os.Stderr}
 	}
 	hello, err := recvHello(stream)
 	if err != nil {
@@ -162,7 +171,7 @@ func (sv *server) Session(stream grpc.BidiStreamingServer[pluginv1.HostMessage, 
 	}
 	log := opts.Logger.With("plugin", hello.PluginName, "instance", hello.Instance)
 	s := newSession(stream, log, hello)
-	h := &Host{s: s, log: log}
+	h := &Host{s: s, log: log, stderr: opts.Stderr}
 
 	sendDone := make(chan struct{})
 	go func() {
