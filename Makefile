@@ -5,9 +5,10 @@ GO ?= go
 # Debian packages the tests drive as real peers (socat, openssl, dnsmasq,
 # Python's websockets), plus iproute2 for network namespaces, netbase for
 # /etc/services, and protoc (protobuf-compiler) to check the committed plugin
-# protocol code. Node and npm (for the ws peer) are installed from Debian only
+# protocol code, python3-grpcio and python3-protobuf for the Python plugin.
+# Node and npm (for the ws peer) are installed from Debian only
 # when no node or npm command exists, so that another install of Node is kept.
-TEST_DEBS := socat openssl iproute2 netbase dnsmasq-base ca-certificates protobuf-compiler python3-websockets
+TEST_DEBS := socat openssl iproute2 netbase dnsmasq-base ca-certificates protobuf-compiler python3-grpcio python3-protobuf python3-websockets
 # The WebSocket peers' folder; `npm ci` installs Node's ws there from the
 # committed package-lock.json.
 WSPEER := internal/testpeer/wspeer

@@ -504,3 +504,50 @@ func TestUnresponsivePluginIsKilled(t *testing.T) {
 		return strings.Contains(fmt.Sprint(a["status"]), "no answer to pings") && a["retry_in"] != nil
 	})
 }
+
+// TestPythonPluginEcho runs plugins/python/echo_plugin.py, which speaks
+// the protocol with Debian's python3-grpcio alone (AutoMTLS included), and
+// checks its echo. `make deps` installs python3-grpcio; in CI a missing
+// one fails the test rather than skipping it.
+func TestPythonPluginEcho(t *testing.T) {
+	const python = "/usr/bin/python3" // Debian's, which has python3-grpcio; not a pyenv shim
+	if out, err := exec.Command(python, "-c", "import grpc, google.protobuf").CombinedOutput(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s cannot import grpc (make deps installs python3-grpcio and python3-protobuf): %v\n%s", python, err, out)
+		}
+		t.Skipf("%s cannot import grpc: apt-get install python3-grpcio python3-protobuf (make deps does)", python)
+	}
+	script, err := filepath.Abs("../../../plugins/python/echo_plugin.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, rec := newRunner(t, pluginhost.Options{})
+	startPlugin(t, r, "pyecho", isolation.Capabilities(isolation.Loopback), python, script, "127.0.0.1", "0")
+	addr := bound(rec, "pyecho", 1).Addr
+	echoOnce(t, addr, "hello from Go, through Python")
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			for j := range 50 {
+				msg := fmt.Sprintf("conn %d message %d", i, j)
+				c.SetDeadline(time.Now().Add(waitTimeout))
+				io.WriteString(c, msg)
+				got := make([]byte, len(msg))
+				if _, err := io.ReadFull(c, got); err != nil || string(got) != msg {
+					t.Errorf("echo of %q: got %q, %v", msg, got, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	rec.logged("python echo plugin listening", nil)
+}

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Regenerates plugin.pb.go and plugin_grpc.pb.go from plugin.proto with
+# Regenerates plugin.pb.go, plugin_grpc.pb.go and plugin_pb2.py (for
+# Python plugins, protoc's own generator) from plugin.proto with
 # pinned generators: protoc from Debian's protobuf-compiler (3.21.12 on
 # Debian 12), protoc-gen-go and protoc-gen-go-grpc at the versions below.
 # Run it through `go generate ./bindings/plugin/proto/...`.
@@ -15,4 +16,5 @@ GOBIN="$bin" go install "$PROTOC_GEN_GO_GRPC"
 protoc --plugin=protoc-gen-go="$bin/protoc-gen-go" --plugin=protoc-gen-go-grpc="$bin/protoc-gen-go-grpc" \
 	--go_out=. --go_opt=paths=source_relative \
 	--go-grpc_out=. --go-grpc_opt=paths=source_relative \
+	--python_out=. \
 	plugin.proto

@@ -33,7 +33,7 @@ func TestGenerated(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("gen.sh: %v\n%s", err, out)
 	}
-	for _, f := range []string{"plugin.pb.go", "plugin_grpc.pb.go"} {
+	for _, f := range []string{"plugin.pb.go", "plugin_grpc.pb.go", "plugin_pb2.py"} {
 		want, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil {
 			t.Fatal(err)
