@@ -615,6 +615,7 @@ func (i *instance) transferOwnership(o *op, c *pluginv1.TransferOwnership) {
 	hs.context = c.Context
 	hs.mu.Unlock()
 	i.finish(o, doneResult())
+	i.sv.r.observe(Event{Kind: Transferred, Plugin: i.sv.cfg.Name, Instance: i.n, Socket: hs.id})
 }
 
 func (i *instance) reclaim(o *op, id uint64) {

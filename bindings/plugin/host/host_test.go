@@ -353,7 +353,11 @@ func TestKill9UnderLoad(t *testing.T) {
 	startPlugin(t, r, "kept", loop, bins.echo, "-addr", "127.0.0.1:0", "-transfer")
 	startPlugin(t, r, "plain", loop, bins.echo, "-addr", "127.0.0.1:0")
 	startPlugin(t, r, "other", loop, bins.echo, "-addr", "127.0.0.1:0")
-	kept, plain, other := bound(rec, "kept", 1).Addr, bound(rec, "plain", 1).Addr, bound(rec, "other", 1).Addr
+	kb := bound(rec, "kept", 1)
+	kept, plain, other := kb.Addr, bound(rec, "plain", 1).Addr, bound(rec, "other", 1).Addr
+	rec.event("kept's listener transferred", func(e pluginhost.Event) bool {
+		return e.Kind == pluginhost.Transferred && e.Socket == kb.Socket
+	})
 	keptPID, plainPID := started(rec, "kept", 1).PID, started(rec, "plain", 1).PID
 
 	const conns = 8
@@ -550,4 +554,35 @@ func TestPythonPluginEcho(t *testing.T) {
 	}
 	wg.Wait()
 	rec.logged("python echo plugin listening", nil)
+}
+
+// TestLazyRestart: a lazy plugin that dies holding a transferred listener
+// is started again only by the next connection to it, which it then
+// serves.
+func TestLazyRestart(t *testing.T) {
+	r, rec := newRunner(t, pluginhost.Options{})
+	g, err := r.StartPlugin(context.Background(), rthost.PluginConfig{Name: "lazy", Lazy: true,
+		Command: []string{bins.echo, "-addr", "127.0.0.1:0", "-transfer"}}, &sockets.Env{Guard: isolation.Capabilities(isolation.Loopback)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Stop)
+	b := bound(rec, "lazy", 1)
+	addr := b.Addr
+	rec.event("the listener transferred", func(e pluginhost.Event) bool {
+		return e.Kind == pluginhost.Transferred && e.Socket == b.Socket
+	})
+	if err := syscall.Kill(started(rec, "lazy", 1).PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	rec.logged("plugin waits for activity on a socket it transferred before starting again", nil)
+	rec.mu.Lock()
+	for _, e := range rec.events {
+		if e.Kind == pluginhost.Started && e.Instance == 2 {
+			t.Errorf("the lazy plugin started again with no activity: %+v", e)
+		}
+	}
+	rec.mu.Unlock()
+	echoOnce(t, addr, "wake up")
+	started(rec, "lazy", 2)
 }

@@ -86,6 +86,8 @@ const (
 	Bound
 	// Reclaimed: an instance reclaimed a transferred socket (Socket).
 	Reclaimed
+	// Transferred: an instance transferred a socket (Socket).
+	Transferred
 )
 
 // Event is one thing that happened to a plugin.
