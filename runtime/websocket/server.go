@@ -411,13 +411,17 @@ func (w *handshakeWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Hijack sends the 101 response and returns the connection.
+// Hijack sends the 101 response and returns the connection. The bytes
+// read past the request are handed to the wire, so that every frame the
+// library reads goes through the wire's checks.
 func (w *handshakeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err := w.send(nil); err != nil {
 		return nil, nil, err
 	}
 	w.hijacked = true
-	return w.wire, bufio.NewReadWriter(w.br, bufio.NewWriterSize(w.wire, 4096)), nil
+	rest, _ := w.br.Peek(w.br.Buffered())
+	w.wire.pending = bytes.Clone(rest)
+	return w.wire, bufio.NewReadWriter(bufio.NewReaderSize(w.wire, 4096), bufio.NewWriterSize(w.wire, 4096)), nil
 }
 
 // respond sends the collected error response; the connection is closed

@@ -18,7 +18,8 @@ import (
 //
 // Reads: beforeRead, if set, runs once before the next read from the
 // network. PartialMessage delivery uses it to learn that the rest of a
-// message is not here yet.
+// message is not here yet. Everything read goes through in, which
+// enforces the rules the library does not check (inbound.go).
 type wire struct {
 	net.Conn
 	client bool // frames we add must be masked
@@ -31,9 +32,15 @@ type wire struct {
 	pongDue   bool  // a pong waits for the next frame boundary
 
 	beforeRead atomic.Pointer[func()]
+
+	rmu     sync.Mutex // serialises reads; guards the fields below
+	pending []byte     // a server's bytes read past the request, read first
+	in      inbound
 }
 
-func newWire(c net.Conn, client bool) *wire { return &wire{Conn: c, client: client} }
+func newWire(c net.Conn, client bool) *wire {
+	return &wire{Conn: c, client: client, in: newInbound(client)}
+}
 
 // track starts following frames; call it once the handshake is done.
 func (w *wire) track() {
@@ -42,12 +49,33 @@ func (w *wire) track() {
 	w.wmu.Unlock()
 }
 
-// Read reads from the network, first running beforeRead if it is set.
+// Read reads the pending bytes, else from the network, first running
+// beforeRead if it is set. It stops short of a frame that breaks a rule
+// the library does not check, and then fails with that error.
 func (w *wire) Read(p []byte) (int, error) {
-	if f := w.beforeRead.Swap(nil); f != nil {
-		(*f)()
+	w.rmu.Lock()
+	defer w.rmu.Unlock()
+	if w.in.err != nil {
+		return 0, w.in.err
 	}
-	return w.Conn.Read(p)
+	var n int
+	var err error
+	if len(w.pending) > 0 {
+		n = copy(p, w.pending)
+		w.pending = w.pending[n:]
+	} else {
+		if f := w.beforeRead.Swap(nil); f != nil {
+			(*f)()
+		}
+		n, err = w.Conn.Read(p)
+	}
+	if k := w.in.check(p[:n]); k < n {
+		if k == 0 {
+			return 0, w.in.err
+		}
+		return k, nil
+	}
+	return n, err
 }
 
 // Write writes the library's bytes, slipping a due pong in at the first
