@@ -29,6 +29,14 @@ const (
 	maxCloseReasonLen = 123  // a control frame carries 125 bytes, 2 are the code
 )
 
+// closeTimeout bounds the reads of a closing handshake, as
+// coder/websocket bounds its own waits. The library's Close first skips
+// the rest of the frame being read, with no bound: without this deadline
+// a peer that declared a large frame and stalled would hold Close (and
+// the reader, after a 1009 or 1007) for as long as it keeps the
+// connection open.
+const closeTimeout = 5 * time.Second
+
 // partialChunk is the most a PartialMessage event carries.
 const partialChunk = 64 << 10
 
@@ -265,6 +273,7 @@ func (c *conn) close(code uint16, reason string) {
 	c.closeOnce.Do(func() {
 		c.local.Store(&ClosedEventArgs{code: code, reason: reason})
 		close(c.done)
+		c.wire.SetReadDeadline(time.Now().Add(closeTimeout))
 		if err := c.ws.Close(websocket.StatusCode(code), reason); err != nil && !errors.Is(err, net.ErrClosed) {
 			c.log.Debug("websocket close handshake incomplete", "peer", c.peer, "err", err)
 		}
@@ -489,6 +498,7 @@ var (
 // closed, and raises Closed.
 func (c *conn) finish(err error) {
 	op := c.class + ".Closed"
+	c.wire.SetReadDeadline(time.Now().Add(closeTimeout))
 	args := &ClosedEventArgs{code: closeAbnormal}
 	var ce websocket.CloseError
 	switch {
