@@ -39,7 +39,18 @@ func (i *instance) handle(c *pluginv1.Command) {
 			i.quietWrite(w)
 			return
 		}
-		i.protocolError(0, "op id 0 is reserved for Pong, Cancel and quiet StreamWrites; a %s needs a non-zero op id", commandName(c))
+		if a := c.GetAck(); a != nil {
+			hs, bad := i.lookup("Ack", a.Socket, pluginv1.SocketKind_SOCKET_KIND_STREAM_SOCKET)
+			if bad != nil {
+				i.protocolError(0, "ack: %s", bad.GetError().GetMessage())
+				return
+			}
+			hs.mu.Lock()
+			hs.ackLocked(a.Consumed)
+			hs.mu.Unlock()
+			return
+		}
+		i.protocolError(0, "op id 0 is reserved for Pong, Cancel, Ack and quiet StreamWrites; a %s needs a non-zero op id", commandName(c))
 		return
 	}
 	o := &op{id: c.Op, cancel: noCancel}
@@ -95,6 +106,9 @@ func (i *instance) handle(c *pluginv1.Command) {
 }
 
 func noCancel() {}
+
+// defaultWindow is a continuous read's window when the command sets none.
+const defaultWindow = 256 << 10
 
 // opContext is the context of an operation: the session's, bounded by the
 // command's timeout.
@@ -283,7 +297,10 @@ func (i *instance) streamRead(c *pluginv1.Command, o *op, cmd *pluginv1.StreamRe
 		return
 	}
 	r := &readReq{op: o, count: int(cmd.Count), opts: sockets.InputStreamOptions(cmd.Options), inst: i,
-		timeout: time.Duration(c.TimeoutMs) * time.Millisecond}
+		timeout: time.Duration(c.TimeoutMs) * time.Millisecond, continuous: cmd.Continuous, window: uint64(cmd.Window)}
+	if r.continuous && r.window == 0 {
+		r.window = defaultWindow
+	}
 	o.cancel = func() { hs.cancelRead(r) }
 	hs.enqueueRead(r, cmd.Consumed, i.sv)
 }

@@ -50,22 +50,26 @@ type hsocket struct {
 	// given to the owner since it got the socket; retained holds the last
 	// of them that it has not acknowledged (only while transferred), and
 	// buffered the bytes the broker read, which come before any new read.
-	delivered uint64
-	retained  []byte
-	buffered  []byte
-	eof       bool
-	readErr   error
-	pending   []*sockets.StreamSocket // a parked listener's connections
-	datagrams []*pluginv1.MessageReceived
+	delivered  uint64
+	acked      uint64 // the highest consumed count the owner has sent
+	windowFull bool   // a continuous read waits for an ack
+	retained   []byte
+	buffered   []byte
+	eof        bool
+	readErr    error
+	pending    []*sockets.StreamSocket // a parked listener's connections
+	datagrams  []*pluginv1.MessageReceived
 }
 
 // readReq is a queued StreamRead.
 type readReq struct {
-	op      *op
-	count   int
-	opts    sockets.InputStreamOptions
-	inst    *instance
-	timeout time.Duration // 0: none
+	op         *op
+	count      int
+	opts       sockets.InputStreamOptions
+	inst       *instance
+	timeout    time.Duration // 0: none
+	continuous bool
+	window     uint64 // for a continuous read
 }
 
 // writeReq is a queued StreamWrite or StreamFlush (data nil, flush set);
@@ -120,6 +124,13 @@ func hostString(h interface{ String() string }) string {
 // ackLocked drops the retained bytes the owner has acknowledged: consumed
 // is how many bytes of the stream it has taken since it got the socket.
 func (hs *hsocket) ackLocked(consumed uint64) {
+	if consumed > hs.acked {
+		hs.acked = consumed
+		if hs.windowFull {
+			hs.windowFull = false
+			hs.wakeReader()
+		}
+	}
 	if len(hs.retained) == 0 {
 		return
 	}
@@ -189,6 +200,7 @@ func (hs *hsocket) cancelRead(r *readReq) {
 		if q == r {
 			hs.reads = append(hs.reads[:k], hs.reads[k+1:]...)
 			hs.mu.Unlock()
+			hs.wakeReader() // it may wait on r's window
 			r.inst.complete(r.op.id, errorResult(socketerror.WithStatus("StreamSocket.InputStream.Read", "", socketerror.OperationAborted, context.Canceled)))
 			return
 		}
@@ -223,12 +235,27 @@ func (hs *hsocket) readWorker(done chan struct{}) {
 			continue
 		}
 		r := hs.reads[0]
+		if r.continuous && hs.delivered-min(hs.acked, hs.delivered) >= r.window {
+			// The plugin has not taken what it was given: wait for an ack.
+			hs.windowFull = true
+			wake := hs.readWake
+			hs.mu.Unlock()
+			<-wake
+			continue
+		}
 		hs.reads[0] = nil
 		hs.reads = hs.reads[1:]
 		if len(hs.buffered) > 0 || hs.eof || hs.readErr != nil {
 			res := hs.takeBufferedLocked(r.count)
-			hs.mu.Unlock()
-			r.inst.complete(r.op.id, res)
+			if r.continuous && res.GetRead() != nil && len(res.GetRead().Data) > 0 {
+				res.More = true
+				hs.reads = append([]*readReq{r}, hs.reads...)
+				hs.mu.Unlock()
+				r.inst.postCompletion(r.op.id, res)
+			} else {
+				hs.mu.Unlock()
+				r.inst.complete(r.op.id, res)
+			}
 			r.inst.drain()
 			continue
 		}
@@ -251,6 +278,14 @@ func (hs *hsocket) readWorker(done chan struct{}) {
 		hs.curRead, hs.curCancel = nil, nil
 		if len(data) > 0 {
 			hs.deliverLocked(data)
+		}
+		if r.continuous && len(data) > 0 && !eof && hs.owner != nil && !hs.closed {
+			// Read again for the same op, before any read queued after it.
+			hs.reads = append([]*readReq{r}, hs.reads...)
+			hs.mu.Unlock()
+			r.inst.postCompletion(r.op.id, &pluginv1.Completion{More: true, Result: &pluginv1.Completion_Read{Read: &pluginv1.ReadResult{Data: data}}})
+			r.inst.drain()
+			continue
 		}
 		hs.mu.Unlock()
 		r.inst.endOp(r.op.id)

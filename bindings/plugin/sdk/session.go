@@ -308,7 +308,9 @@ func (s *session) complete(comp *pluginv1.Completion) {
 		}
 		return
 	}
-	delete(s.pending, comp.Op)
+	if !comp.More {
+		delete(s.pending, comp.Op)
+	}
 	if cr := comp.GetCreated(); cr != nil && c.sink != nil {
 		s.sinks[cr.Socket] = c.sink
 	}

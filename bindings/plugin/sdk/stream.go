@@ -39,11 +39,13 @@ type StreamSocket struct {
 	transferred atomic.Bool
 
 	// Reads are served from a read-ahead buffer: once the plugin has read,
-	// one StreamRead stays in flight at the host, so that data waits in
-	// the plugin rather than a read command crossing the stream after
-	// each message. Bytes read ahead are acknowledged only when a Read
-	// returns them, so the host gives them again to the next instance if
-	// this one crashes with them unread.
+	// one continuous StreamRead stays in flight at the host, which reads
+	// and sends what arrives while less than maxReadAhead bytes wait
+	// unacknowledged, so data waits in the plugin and no read command
+	// crosses the stream per message. Bytes read ahead are acknowledged
+	// only when a Read returns them (by the consumed count of the next
+	// command, or an Ack), so the host gives them again to the next
+	// instance if this one crashes with them unread.
 	readTurn sync.Mutex // serialises Read calls
 	rd       struct {
 		mu       sync.Mutex
@@ -51,12 +53,13 @@ type StreamSocket struct {
 		eof      bool
 		err      error
 		inflight bool
+		acked    uint64        // consumed as last sent to the host
 		wake     chan struct{} // capacity 1: the state changed
 	}
 }
 
-// Read-ahead sizes: each StreamRead asks for up to readAheadSize bytes,
-// and none is sent while maxReadAhead bytes wait unread.
+// Read-ahead sizes: each read asks for up to readAheadSize bytes, and the
+// host stops while maxReadAhead bytes wait unacknowledged.
 const (
 	readAheadSize = 64 << 10
 	maxReadAhead  = 256 << 10
@@ -226,7 +229,11 @@ func (in *InputStream) Read(ctx context.Context, p []byte, opts sockets.InputStr
 		switch {
 		case n == len(p) || (n > 0 && opts != sockets.InputStreamNone):
 			s.readAheadLocked()
+			ack := s.ackLocked()
 			s.rd.mu.Unlock()
+			if ack != nil {
+				s.h.s.sendNow(ack)
+			}
 			return n, nil
 		case s.rd.eof:
 			s.rd.mu.Unlock()
@@ -266,7 +273,8 @@ func (s *StreamSocket) readAheadLocked() {
 	}
 	count := min(readAheadSize, int(s.h.s.hello.MaxPayload))
 	cmd := &pluginv1.Command{Command: &pluginv1.Command_StreamRead{StreamRead: &pluginv1.StreamRead{
-		Socket: id, Count: uint32(count), Options: uint32(sockets.Partial), Consumed: s.consumed.Load()}}}
+		Socket: id, Count: uint32(count), Options: uint32(sockets.Partial), Consumed: s.consumed.Load(),
+		Continuous: true, Window: maxReadAhead}}}
 	s.rd.inflight = true
 	if !s.h.s.start(cmd, s.readDone) {
 		s.rd.inflight = false
@@ -274,23 +282,42 @@ func (s *StreamSocket) readAheadLocked() {
 	}
 }
 
-// readDone takes a read-ahead's completion, on the receiving goroutine.
+// readDone takes a read-ahead's completions, on the receiving goroutine.
 func (s *StreamSocket) readDone(c *pluginv1.Completion) {
 	s.rd.mu.Lock()
-	s.rd.inflight = false
+	if !c.More {
+		s.rd.inflight = false
+	}
 	if e := c.GetError(); e != nil {
 		s.rd.err = errorFrom(e)
 	} else if r := c.GetRead(); r.GetEof() {
 		s.rd.eof = true
 	} else {
 		s.rd.buf = append(s.rd.buf, r.GetData()...)
-		s.readAheadLocked()
+		if !c.More {
+			s.readAheadLocked()
+		}
 	}
 	s.rd.mu.Unlock()
 	select {
 	case s.rd.wake <- struct{}{}:
 	default:
 	}
+}
+
+// ackLocked returns an Ack for the bytes Reads have returned, once half
+// the read-ahead window is unacknowledged and no write has carried the
+// count (a plugin that only reads). s.rd.mu must be held.
+func (s *StreamSocket) ackLocked() *pluginv1.Command {
+	consumed := s.consumed.Load()
+	if consumed-s.rd.acked < maxReadAhead/2 {
+		return nil
+	}
+	s.rd.acked = consumed
+	s.mu.Lock()
+	id := s.id
+	s.mu.Unlock()
+	return &pluginv1.Command{Command: &pluginv1.Command_Ack{Ack: &pluginv1.Ack{Socket: id, Consumed: consumed}}}
 }
 
 // lockCtx locks mu unless ctx ends first.

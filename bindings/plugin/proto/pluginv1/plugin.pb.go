@@ -756,7 +756,9 @@ type Completion struct {
 	//	*Completion_Created
 	//	*Completion_Read
 	//	*Completion_Written
-	Result        isCompletion_Result `protobuf_oneof:"result"`
+	Result isCompletion_Result `protobuf_oneof:"result"`
+	// more: another completion for this op follows (a continuous read).
+	More          bool `protobuf:"varint,7,opt,name=more,proto3" json:"more,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -848,6 +850,13 @@ func (x *Completion) GetWritten() *WriteResult {
 		}
 	}
 	return nil
+}
+
+func (x *Completion) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
 }
 
 type isCompletion_Result interface {
@@ -1367,7 +1376,7 @@ type Command struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// op identifies the operation in its Completion; chosen by the plugin,
 	// non-zero, and not in use by another operation in flight. Pong,
-	// Cancel and quiet StreamWrites use 0 and get no completion.
+	// Cancel, Ack and quiet StreamWrites use 0 and get no completion.
 	Op uint64 `protobuf:"varint,1,opt,name=op,proto3" json:"op,omitempty"`
 	// timeout_ms, if set, bounds the operation: it fails with
 	// ConnectionTimedOut once that many milliseconds have passed.
@@ -1387,6 +1396,7 @@ type Command struct {
 	//	*Command_Reclaim
 	//	*Command_Pong
 	//	*Command_Cancel
+	//	*Command_Ack
 	Command       isCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1560,6 +1570,15 @@ func (x *Command) GetCancel() *Cancel {
 	return nil
 }
 
+func (x *Command) GetAck() *Ack {
+	if x != nil {
+		if x, ok := x.Command.(*Command_Ack); ok {
+			return x.Ack
+		}
+	}
+	return nil
+}
+
 type isCommand_Command interface {
 	isCommand_Command()
 }
@@ -1616,6 +1635,10 @@ type Command_Cancel struct {
 	Cancel *Cancel `protobuf:"bytes,22,opt,name=cancel,proto3,oneof"`
 }
 
+type Command_Ack struct {
+	Ack *Ack `protobuf:"bytes,23,opt,name=ack,proto3,oneof"`
+}
+
 func (*Command_StreamConnect) isCommand_Command() {}
 
 func (*Command_StreamRead) isCommand_Command() {}
@@ -1641,6 +1664,8 @@ func (*Command_Reclaim) isCommand_Command() {}
 func (*Command_Pong) isCommand_Command() {}
 
 func (*Command_Cancel) isCommand_Command() {}
+
+func (*Command_Ack) isCommand_Command() {}
 
 // StreamConnect makes a StreamSocket and connects it:
 // StreamSocket.ConnectAsync(host, service, protection_level). Completes
@@ -1727,7 +1752,17 @@ type StreamRead struct {
 	// taken from completed reads so far. For a transferred socket the host
 	// keeps the bytes past consumed until a later command acknowledges
 	// them, and gives them again to the next instance if this one crashes.
-	Consumed      uint64 `protobuf:"varint,4,opt,name=consumed,proto3" json:"consumed,omitempty"`
+	Consumed uint64 `protobuf:"varint,4,opt,name=consumed,proto3" json:"consumed,omitempty"`
+	// continuous keeps the read going: after each completion with data
+	// (which has Completion.more set) the host reads again for the same op,
+	// as long as the bytes it delivered and the plugin has not acknowledged
+	// (with consumed, on any command for the socket, or Ack) stay under
+	// window bytes. The op ends with a completion without more: at end of
+	// stream, or with an error (Cancel, CancelIO, Close among them).
+	Continuous bool `protobuf:"varint,5,opt,name=continuous,proto3" json:"continuous,omitempty"`
+	// window bounds a continuous read's unacknowledged bytes; 0 means
+	// 262144.
+	Window        uint32 `protobuf:"varint,6,opt,name=window,proto3" json:"window,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1786,6 +1821,20 @@ func (x *StreamRead) GetOptions() uint32 {
 func (x *StreamRead) GetConsumed() uint64 {
 	if x != nil {
 		return x.Consumed
+	}
+	return 0
+}
+
+func (x *StreamRead) GetContinuous() bool {
+	if x != nil {
+		return x.Continuous
+	}
+	return false
+}
+
+func (x *StreamRead) GetWindow() uint32 {
+	if x != nil {
+		return x.Window
 	}
 	return 0
 }
@@ -2382,6 +2431,61 @@ func (x *Cancel) GetTarget() uint64 {
 	return 0
 }
 
+// Ack acknowledges consumed bytes of a stream socket, as the consumed
+// field of its commands does, for a plugin that reads without writing
+// (it lets a continuous read go on). Op 0; no completion.
+type Ack struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Socket        uint64                 `protobuf:"varint,1,opt,name=socket,proto3" json:"socket,omitempty"`
+	Consumed      uint64                 `protobuf:"varint,2,opt,name=consumed,proto3" json:"consumed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Ack) Reset() {
+	*x = Ack{}
+	mi := &file_plugin_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ack) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ack) ProtoMessage() {}
+
+func (x *Ack) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ack.ProtoReflect.Descriptor instead.
+func (*Ack) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *Ack) GetSocket() uint64 {
+	if x != nil {
+		return x.Socket
+	}
+	return 0
+}
+
+func (x *Ack) GetConsumed() uint64 {
+	if x != nil {
+		return x.Consumed
+	}
+	return 0
+}
+
 var File_plugin_proto protoreflect.FileDescriptor
 
 const file_plugin_proto_rawDesc = "" +
@@ -2436,7 +2540,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1c.netrun.plugin.v1.SocketKindR\x04kind\x12\x18\n" +
 	"\acontext\x18\x03 \x01(\fR\acontext\x120\n" +
 	"\x04info\x18\x04 \x01(\v2\x1c.netrun.plugin.v1.SocketInfoR\x04info\x12\x1a\n" +
-	"\bbuffered\x18\x05 \x01(\x04R\bbuffered\"\xb1\x02\n" +
+	"\bbuffered\x18\x05 \x01(\x04R\bbuffered\"\xc5\x02\n" +
 	"\n" +
 	"Completion\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\x04R\x02op\x12/\n" +
@@ -2444,7 +2548,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\x04done\x18\x03 \x01(\v2\x16.netrun.plugin.v1.DoneH\x00R\x04done\x12;\n" +
 	"\acreated\x18\x04 \x01(\v2\x1f.netrun.plugin.v1.SocketCreatedH\x00R\acreated\x122\n" +
 	"\x04read\x18\x05 \x01(\v2\x1c.netrun.plugin.v1.ReadResultH\x00R\x04read\x129\n" +
-	"\awritten\x18\x06 \x01(\v2\x1d.netrun.plugin.v1.WriteResultH\x00R\awrittenB\b\n" +
+	"\awritten\x18\x06 \x01(\v2\x1d.netrun.plugin.v1.WriteResultH\x00R\awritten\x12\x12\n" +
+	"\x04more\x18\a \x01(\bR\x04moreB\b\n" +
 	"\x06result\"\x06\n" +
 	"\x04Done\"Y\n" +
 	"\rSocketCreated\x12\x16\n" +
@@ -2473,7 +2578,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"9\n" +
 	"\rProtocolError\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\x04R\x02op\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\x86\a\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xb1\a\n" +
 	"\aCommand\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\x04R\x02op\x12\x1d\n" +
 	"\n" +
@@ -2492,19 +2597,24 @@ const file_plugin_proto_rawDesc = "" +
 	"\x12transfer_ownership\x18\x13 \x01(\v2#.netrun.plugin.v1.TransferOwnershipH\x00R\x11transferOwnership\x125\n" +
 	"\areclaim\x18\x14 \x01(\v2\x19.netrun.plugin.v1.ReclaimH\x00R\areclaim\x12,\n" +
 	"\x04pong\x18\x15 \x01(\v2\x16.netrun.plugin.v1.PongH\x00R\x04pong\x122\n" +
-	"\x06cancel\x18\x16 \x01(\v2\x18.netrun.plugin.v1.CancelH\x00R\x06cancelB\t\n" +
+	"\x06cancel\x18\x16 \x01(\v2\x18.netrun.plugin.v1.CancelH\x00R\x06cancel\x12)\n" +
+	"\x03ack\x18\x17 \x01(\v2\x15.netrun.plugin.v1.AckH\x00R\x03ackB\t\n" +
 	"\acommand\"\xa3\x01\n" +
 	"\rStreamConnect\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x18\n" +
 	"\aservice\x18\x02 \x01(\tR\aservice\x12)\n" +
 	"\x10protection_level\x18\x03 \x01(\x05R\x0fprotectionLevel\x129\n" +
-	"\acontrol\x18\x04 \x01(\v2\x1f.netrun.plugin.v1.StreamControlR\acontrol\"p\n" +
+	"\acontrol\x18\x04 \x01(\v2\x1f.netrun.plugin.v1.StreamControlR\acontrol\"\xa8\x01\n" +
 	"\n" +
 	"StreamRead\x12\x16\n" +
 	"\x06socket\x18\x01 \x01(\x04R\x06socket\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\rR\x05count\x12\x18\n" +
 	"\aoptions\x18\x03 \x01(\rR\aoptions\x12\x1a\n" +
-	"\bconsumed\x18\x04 \x01(\x04R\bconsumed\"U\n" +
+	"\bconsumed\x18\x04 \x01(\x04R\bconsumed\x12\x1e\n" +
+	"\n" +
+	"continuous\x18\x05 \x01(\bR\n" +
+	"continuous\x12\x16\n" +
+	"\x06window\x18\x06 \x01(\rR\x06window\"U\n" +
 	"\vStreamWrite\x12\x16\n" +
 	"\x06socket\x18\x01 \x01(\x04R\x06socket\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12\x1a\n" +
@@ -2535,7 +2645,10 @@ const file_plugin_proto_rawDesc = "" +
 	"\x04Pong\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\" \n" +
 	"\x06Cancel\x12\x16\n" +
-	"\x06target\x18\x01 \x01(\x04R\x06target*\x8a\x01\n" +
+	"\x06target\x18\x01 \x01(\x04R\x06target\"9\n" +
+	"\x03Ack\x12\x16\n" +
+	"\x06socket\x18\x01 \x01(\x04R\x06socket\x12\x1a\n" +
+	"\bconsumed\x18\x02 \x01(\x04R\bconsumed*\x8a\x01\n" +
 	"\n" +
 	"SocketKind\x12\x14\n" +
 	"\x10SOCKET_KIND_NONE\x10\x00\x12&\n" +
@@ -2558,7 +2671,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_plugin_proto_goTypes = []any{
 	(SocketKind)(0),            // 0: netrun.plugin.v1.SocketKind
 	(*HostMessage)(nil),        // 1: netrun.plugin.v1.HostMessage
@@ -2593,6 +2706,7 @@ var file_plugin_proto_goTypes = []any{
 	(*Reclaim)(nil),            // 30: netrun.plugin.v1.Reclaim
 	(*Pong)(nil),               // 31: netrun.plugin.v1.Pong
 	(*Cancel)(nil),             // 32: netrun.plugin.v1.Cancel
+	(*Ack)(nil),                // 33: netrun.plugin.v1.Ack
 }
 var file_plugin_proto_depIdxs = []int32{
 	6,  // 0: netrun.plugin.v1.HostMessage.events:type_name -> netrun.plugin.v1.Event
@@ -2627,15 +2741,16 @@ var file_plugin_proto_depIdxs = []int32{
 	30, // 29: netrun.plugin.v1.Command.reclaim:type_name -> netrun.plugin.v1.Reclaim
 	31, // 30: netrun.plugin.v1.Command.pong:type_name -> netrun.plugin.v1.Pong
 	32, // 31: netrun.plugin.v1.Command.cancel:type_name -> netrun.plugin.v1.Cancel
-	5,  // 32: netrun.plugin.v1.StreamConnect.control:type_name -> netrun.plugin.v1.StreamControl
-	5,  // 33: netrun.plugin.v1.ListenerBind.control:type_name -> netrun.plugin.v1.StreamControl
-	1,  // 34: netrun.plugin.v1.Plugin.Session:input_type -> netrun.plugin.v1.HostMessage
-	2,  // 35: netrun.plugin.v1.Plugin.Session:output_type -> netrun.plugin.v1.PluginMessage
-	35, // [35:36] is the sub-list for method output_type
-	34, // [34:35] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	33, // 32: netrun.plugin.v1.Command.ack:type_name -> netrun.plugin.v1.Ack
+	5,  // 33: netrun.plugin.v1.StreamConnect.control:type_name -> netrun.plugin.v1.StreamControl
+	5,  // 34: netrun.plugin.v1.ListenerBind.control:type_name -> netrun.plugin.v1.StreamControl
+	1,  // 35: netrun.plugin.v1.Plugin.Session:input_type -> netrun.plugin.v1.HostMessage
+	2,  // 36: netrun.plugin.v1.Plugin.Session:output_type -> netrun.plugin.v1.PluginMessage
+	36, // [36:37] is the sub-list for method output_type
+	35, // [35:36] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -2674,6 +2789,7 @@ func file_plugin_proto_init() {
 		(*Command_Reclaim)(nil),
 		(*Command_Pong)(nil),
 		(*Command_Cancel)(nil),
+		(*Command_Ack)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2681,7 +2797,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   32,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

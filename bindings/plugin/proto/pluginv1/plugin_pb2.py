@@ -13,7 +13,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0cplugin.proto\x12\x10netrun.plugin.v1\"6\n\x0bHostMessage\x12\'\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x17.netrun.plugin.v1.Event\"<\n\rPluginMessage\x12+\n\x08\x63ommands\x18\x01 \x03(\x0b\x32\x19.netrun.plugin.v1.Command\"S\n\x05\x45rror\x12\x0f\n\x07hresult\x18\x01 \x01(\r\x12\x0e\n\x06status\x18\x02 \x01(\x05\x12\n\n\x02op\x18\x03 \x01(\t\x12\x0c\n\x04\x61\x64\x64r\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t\"d\n\nSocketInfo\x12\x15\n\rlocal_address\x18\x01 \x01(\t\x12\x12\n\nlocal_port\x18\x02 \x01(\t\x12\x16\n\x0eremote_address\x18\x03 \x01(\t\x12\x13\n\x0bremote_port\x18\x04 \x01(\t\"[\n\rStreamControl\x12\x15\n\x08no_delay\x18\x01 \x01(\x08H\x00\x88\x01\x01\x12\x17\n\nkeep_alive\x18\x02 \x01(\x08H\x01\x88\x01\x01\x42\x0b\n\t_no_delayB\r\n\x0b_keep_alive\"\x85\x03\n\x05\x45vent\x12(\n\x05hello\x18\x01 \x01(\x0b\x32\x17.netrun.plugin.v1.HelloH\x00\x12\x32\n\ncompletion\x18\x02 \x01(\x0b\x32\x1c.netrun.plugin.v1.CompletionH\x00\x12\x43\n\x13\x63onnection_received\x18\x03 \x01(\x0b\x32$.netrun.plugin.v1.ConnectionReceivedH\x00\x12=\n\x10message_received\x18\x04 \x01(\x0b\x32!.netrun.plugin.v1.MessageReceivedH\x00\x12&\n\x04ping\x18\x05 \x01(\x0b\x32\x16.netrun.plugin.v1.PingH\x00\x12.\n\x08shutdown\x18\x06 \x01(\x0b\x32\x1a.netrun.plugin.v1.ShutdownH\x00\x12\x39\n\x0eprotocol_error\x18\x07 \x01(\x0b\x32\x1f.netrun.plugin.v1.ProtocolErrorH\x00\x42\x07\n\x05\x65vent\"\xad\x01\n\x05Hello\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x13\n\x0bplugin_name\x18\x02 \x01(\t\x12\x10\n\x08instance\x18\x03 \x01(\r\x12\x14\n\x0c\x63\x61pabilities\x18\x04 \x03(\t\x12\x13\n\x0bmax_payload\x18\x05 \x01(\r\x12\x38\n\x0btransferred\x18\x06 \x03(\x0b\x32#.netrun.plugin.v1.TransferredSocket\"\x9e\x01\n\x11TransferredSocket\x12\x0e\n\x06socket\x18\x01 \x01(\x04\x12*\n\x04kind\x18\x02 \x01(\x0e\x32\x1c.netrun.plugin.v1.SocketKind\x12\x0f\n\x07\x63ontext\x18\x03 \x01(\x0c\x12*\n\x04info\x18\x04 \x01(\x0b\x32\x1c.netrun.plugin.v1.SocketInfo\x12\x10\n\x08\x62uffered\x18\x05 \x01(\x04\"\x88\x02\n\nCompletion\x12\n\n\x02op\x18\x01 \x01(\x04\x12(\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x17.netrun.plugin.v1.ErrorH\x00\x12&\n\x04\x64one\x18\x03 \x01(\x0b\x32\x16.netrun.plugin.v1.DoneH\x00\x12\x32\n\x07\x63reated\x18\x04 \x01(\x0b\x32\x1f.netrun.plugin.v1.SocketCreatedH\x00\x12,\n\x04read\x18\x05 \x01(\x0b\x32\x1c.netrun.plugin.v1.ReadResultH\x00\x12\x30\n\x07written\x18\x06 \x01(\x0b\x32\x1d.netrun.plugin.v1.WriteResultH\x00\x42\x08\n\x06result\"\x06\n\x04\x44one\"K\n\rSocketCreated\x12\x0e\n\x06socket\x18\x01 \x01(\x04\x12*\n\x04info\x18\x02 \x01(\x0b\x32\x1c.netrun.plugin.v1.SocketInfo\"\'\n\nReadResult\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0b\n\x03\x65of\x18\x02 \x01(\x08\"\x1c\n\x0bWriteResult\x12\r\n\x05\x62ytes\x18\x01 \x01(\r\"b\n\x12\x43onnectionReceived\x12\x10\n\x08listener\x18\x01 \x01(\x04\x12\x0e\n\x06socket\x18\x02 \x01(\x04\x12*\n\x04info\x18\x03 \x01(\x0b\x32\x1c.netrun.plugin.v1.SocketInfo\"s\n\x0fMessageReceived\x12\x0e\n\x06socket\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x16\n\x0eremote_address\x18\x03 \x01(\t\x12\x13\n\x0bremote_port\x18\x04 \x01(\t\x12\x15\n\rlocal_address\x18\x05 \x01(\t\"\x13\n\x04Ping\x12\x0b\n\x03seq\x18\x01 \x01(\x04\"\x1a\n\x08Shutdown\x12\x0e\n\x06reason\x18\x01 \x01(\t\",\n\rProtocolError\x12\n\n\x02op\x18\x01 \x01(\x04\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xdd\x05\n\x07\x43ommand\x12\n\n\x02op\x18\x01 \x01(\x04\x12\x12\n\ntimeout_ms\x18\x02 \x01(\r\x12\x39\n\x0estream_connect\x18\n \x01(\x0b\x32\x1f.netrun.plugin.v1.StreamConnectH\x00\x12\x33\n\x0bstream_read\x18\x0b \x01(\x0b\x32\x1c.netrun.plugin.v1.StreamReadH\x00\x12\x35\n\x0cstream_write\x18\x0c \x01(\x0b\x32\x1d.netrun.plugin.v1.StreamWriteH\x00\x12\x35\n\x0cstream_flush\x18\r \x01(\x0b\x32\x1d.netrun.plugin.v1.StreamFlushH\x00\x12\x37\n\rlistener_bind\x18\x0e \x01(\x0b\x32\x1e.netrun.plugin.v1.ListenerBindH\x00\x12\x37\n\rdatagram_bind\x18\x0f \x01(\x0b\x32\x1e.netrun.plugin.v1.DatagramBindH\x00\x12\x37\n\rdatagram_send\x18\x10 \x01(\x0b\x32\x1e.netrun.plugin.v1.DatagramSendH\x00\x12(\n\x05\x63lose\x18\x11 \x01(\x0b\x32\x17.netrun.plugin.v1.CloseH\x00\x12/\n\tcancel_io\x18\x12 \x01(\x0b\x32\x1a.netrun.plugin.v1.CancelIOH\x00\x12\x41\n\x12transfer_ownership\x18\x13 \x01(\x0b\x32#.netrun.plugin.v1.TransferOwnershipH\x00\x12,\n\x07reclaim\x18\x14 \x01(\x0b\x32\x19.netrun.plugin.v1.ReclaimH\x00\x12&\n\x04pong\x18\x15 \x01(\x0b\x32\x16.netrun.plugin.v1.PongH\x00\x12*\n\x06\x63\x61ncel\x18\x16 \x01(\x0b\x32\x18.netrun.plugin.v1.CancelH\x00\x42\t\n\x07\x63ommand\"z\n\rStreamConnect\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x18\n\x10protection_level\x18\x03 \x01(\x05\x12\x30\n\x07\x63ontrol\x18\x04 \x01(\x0b\x32\x1f.netrun.plugin.v1.StreamControl\"N\n\nStreamRead\x12\x0e\n\x06socket\x18\x01 \x01(\x04\x12\r\n\x05\x63ount\x18\x02 \x01(\r\x12\x0f\n\x07options\x18\x03 \x01(\r\x12\x10\n\x08\x63onsumed\x18\x04 \x01(\x04\"=\n\x0bStreamWrite\x12\x0e\n\x06socket\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x10\n\x08\x63onsumed\x18\x03 \x01(\x04\"\x1d\n\x0bStreamFlush\x12\x0e\n\x06socket\x18\x01 \x01(\x04\"_\n\x0cListenerBind\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x30\n\x07\x63ontrol\x18\x03 \x01(\x0b\x32\x1f.netrun.plugin.v1.StreamControl\"-\n\x0c\x44\x61tagramBind\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\"K\n\x0c\x44\x61tagramSend\x12\x0e\n\x06socket\x18\x01 \x01(\x04\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0f\n\x07service\x18\x03 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"\x17\n\x05\x43lose\x12\x0e\n\x06socket\x18\x01 \x01(\x04\"\x1a\n\x08\x43\x61ncelIO\x12\x0e\n\x06socket\x18\x01 \x01(\x04\"4\n\x11TransferOwnership\x12\x0e\n\x06socket\x18\x01 \x01(\x04\x12\x0f\n\x07\x63ontext\x18\x02 \x01(\x0c\"\x19\n\x07Reclaim\x12\x0e\n\x06socket\x18\x01 \x01(\x04\"\x13\n\x04Pong\x12\x0b\n\x03seq\x18\x01 \x01(\x04\"\x18\n\x06\x43\x61ncel\x12\x0e\n\x06target\x18\x01 \x01(\x04*\x8a\x01\n\nSocketKind\x12\x14\n\x10SOCKET_KIND_NONE\x10\x00\x12&\n\"SOCKET_KIND_STREAM_SOCKET_LISTENER\x10\x01\x12\x1f\n\x1bSOCKET_KIND_DATAGRAM_SOCKET\x10\x02\x12\x1d\n\x19SOCKET_KIND_STREAM_SOCKET\x10\x03\x32W\n\x06Plugin\x12M\n\x07Session\x12\x1d.netrun.plugin.v1.HostMessage\x1a\x1f.netrun.plugin.v1.PluginMessage(\x01\x30\x01\x42\x42Z@github.com/netrun/netrun/bindings/plugin/proto/pluginv1;pluginv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0cplugin.proto\x12\x10netrun.plugin.v1\"6\n\x0bHostMessage\x12\'\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x17.netrun.plugin.v1.Event\"<\n\rPluginMessage\x12+\n\x08\x63ommands\x18\x01 \x03(\x0b\x32\x19.netrun.plugin.v1.Command\"S\n\x05\x45rror\x12\x0f\n\x07hresult\x18\x01 \x01(\r\x12\x0e\n\x06status\x18\x02 \x01(\x05\x12\n\n\x02op\x18\x03 \x01(\t\x12\x0c\n\x04\x61\x64\x64r\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t\"d\n\nSocketInfo\x12\x15\n\rlocal_address\x18\x01 \x01(\t\x12\x12\n\nlocal_port\x18\x02 \x01(\t\x12\x16\n\x0eremote_address\x18\x03 \x01(\t\x12\x13\n\x0bremote_port\x18\x04 \x01(\t\"[\n\rStreamControl\x12\x15\n\x08no_delay\x18\x01 \x01(\x08H\x00\x88\x01\x01\x12\x17\n\nkeep_alive\x18\x02 \x01(\x08H\x01\x88\x01\x01\x42\x0b\n\t_no_delayB\r\n\x0b_keep_alive\"\x85\x03\n\x05\x45vent\x12(\n\x05hello\x18\x01 \x01(\x0b\x32\x17.netrun.plugin.v1.HelloH\x00\x12\x32\n\ncompletion\x18\x02 \x01(\x0b\x32\x1c.netrun.plugin.v1.CompletionH\x00\x12\x43\n\x13\x63onnection_received\x18\x03 \x01(\x0b\x32$.netrun.plugin.v1.ConnectionReceivedH\x00\x12=\n\x10message_received\x18\x04 \x01(\x0b\x32!.netrun.plugin.v1.MessageReceivedH\x00\x12&\n\x04ping\x18\x05 \x01(\x0b\x32\x16.netrun.plugin.v1.PingH\x00\x12.\n\x08shutdown\x18\x06 \x01(\x0b\x32\x1a.netrun.plugin.v1.ShutdownH\x00\x12\x39\n\x0eprotocol_error\x18\x07 \x01(\x0b\x32\x1f.netrun.plugin.v1.ProtocolErrorH\x00\x42\x07\n\x05\x65vent\"\xad\x01\n\x05Hello\x12\x18\n\x10protocol_version\x18\x01 \x01(\r\x12\x13\n\x0bplugin_name\x18\x02 \x01(\t\x12\x10\n\x08instance\x18\x03 \x01(\r\x12\x14\n\x0c\x63\x61pabilities\x18\x04 \x03(\t\x12\x13\n\x0bmax_payload\x18\x05 \x01(\r\x12\x38\n\x0btransferred\x18\x06 \x03(\x0b\x32#.netrun.plugin.v1.TransferredSocket\"\x9e\x01\n\x11TransferredSocket\x12\x0e\n\x06socket\x18\x01 \x01(\x04\x12*\n\x04kind\x18\x02 \x01(\x0e\x32\x1c.netrun.plugin.v1.SocketKind\x12\x0f\n\x07\x63ontext\x18\x03 \x01(\x0c\x12*\n\x04info\x18\x04 \x01(\x0b\x32\x1c.netrun.plugin.v1.SocketInfo\x12\x10\n\x08\x62uffered\x18\x05 \x01(\x04\"\x96\x02\n\nCompletion\x12\n\n\x02op\x18\x01 \x01(\x04\x12(\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x17.netrun.plugin.v1.ErrorH\x00\x12&\n\x04\x64one\x18\x03 \x01(\x0b\x32\x16.netrun.plugin.v1.DoneH\x00\x12\x32\n\x07\x63reated\x18\x04 \x01(\x0b\x32\x1f.netrun.plugin.v1.SocketCreatedH\x00\x12,\n\x04read\x18\x05 \x01(\x0b\x32\x1c.netrun.plugin.v1.ReadResultH\x00\x12\x30\n\x07written\x18\x06 \x01(\x0b\x32\x1d.netrun.plugin.v1.WriteResultH\x00\x12\x0c\n\x04more\x18\x07 \x01(\x08\x42\x08\n\x06result\"\x06\n\x04\x44one\"K\n\rSocketCreated\x12\x0e\n\x06socket\x18\x01 \x01(\x04\x12*\n\x04info\x18\x02 \x01(\x0b\x32\x1c.netrun.plugin.v1.SocketInfo\"\'\n\nReadResult\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0b\n\x03\x65of\x18\x02 \x01(\x08\"\x1c\n\x0bWriteResult\x12\r\n\x05\x62ytes\x18\x01 \x01(\r\"b\n\x12\x43onnectionReceived\x12\x10\n\x08listener\x18\x01 \x01(\x04\x12\x0e\n\x06socket\x18\x02 \x01(\x04\x12*\n\x04info\x18\x03 \x01(\x0b\x32\x1c.netrun.plugin.v1.SocketInfo\"s\n\x0fMessageReceived\x12\x0e\n\x06socket\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x16\n\x0eremote_address\x18\x03 \x01(\t\x12\x13\n\x0bremote_port\x18\x04 \x01(\t\x12\x15\n\rlocal_address\x18\x05 \x01(\t\"\x13\n\x04Ping\x12\x0b\n\x03seq\x18\x01 \x01(\x04\"\x1a\n\x08Shutdown\x12\x0e\n\x06reason\x18\x01 \x01(\t\",\n\rProtocolError\x12\n\n\x02op\x18\x01 \x01(\x04\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x83\x06\n\x07\x43ommand\x12\n\n\x02op\x18\x01 \x01(\x04\x12\x12\n\ntimeout_ms\x18\x02 \x01(\r\x12\x39\n\x0estream_connect\x18\n \x01(\x0b\x32\x1f.netrun.plugin.v1.StreamConnectH\x00\x12\x33\n\x0bstream_read\x18\x0b \x01(\x0b\x32\x1c.netrun.plugin.v1.StreamReadH\x00\x12\x35\n\x0cstream_write\x18\x0c \x01(\x0b\x32\x1d.netrun.plugin.v1.StreamWriteH\x00\x12\x35\n\x0cstream_flush\x18\r \x01(\x0b\x32\x1d.netrun.plugin.v1.StreamFlushH\x00\x12\x37\n\rlistener_bind\x18\x0e \x01(\x0b\x32\x1e.netrun.plugin.v1.ListenerBindH\x00\x12\x37\n\rdatagram_bind\x18\x0f \x01(\x0b\x32\x1e.netrun.plugin.v1.DatagramBindH\x00\x12\x37\n\rdatagram_send\x18\x10 \x01(\x0b\x32\x1e.netrun.plugin.v1.DatagramSendH\x00\x12(\n\x05\x63lose\x18\x11 \x01(\x0b\x32\x17.netrun.plugin.v1.CloseH\x00\x12/\n\tcancel_io\x18\x12 \x01(\x0b\x32\x1a.netrun.plugin.v1.CancelIOH\x00\x12\x41\n\x12transfer_ownership\x18\x13 \x01(\x0b\x32#.netrun.plugin.v1.TransferOwnershipH\x00\x12,\n\x07reclaim\x18\x14 \x01(\x0b\x32\x19.netrun.plugin.v1.ReclaimH\x00\x12&\n\x04pong\x18\x15 \x01(\x0b\x32\x16.netrun.plugin.v1.PongH\x00\x12*\n\x06\x63\x61ncel\x18\x16 \x01(\x0b\x32\x18.netrun.plugin.v1.CancelH\x00\x12$\n\x03\x61\x63k\x18\x17 \x01(\x0b\x32\x15.netrun.plugin.v1.AckH\x00\x42\t\n\x07\x63ommand\"z\n\rStreamConnect\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x18\n\x10protection_level\x18\x03 \x01(\x05\x12\x30\n\x07\x63ontrol\x18\x04 \x01(\x0b\x32\x1f.netrun.plugin.v1.StreamControl\"r\n\nStreamRead\x12\x0e\n\x06socket\x18\x01 \x01(\x04\x12\r\n\x05\x63ount\x18\x02 \x01(\r\x12\x0f\n\x07options\x18\x03 \x01(\r\x12\x10\n\x08\x63onsumed\x18\x04 \x01(\x04\x12\x12\n\ncontinuous\x18\x05 \x01(\x08\x12\x0e\n\x06window\x18\x06 \x01(\r\"=\n\x0bStreamWrite\x12\x0e\n\x06socket\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x10\n\x08\x63onsumed\x18\x03 \x01(\x04\"\x1d\n\x0bStreamFlush\x12\x0e\n\x06socket\x18\x01 \x01(\x04\"_\n\x0cListenerBind\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x30\n\x07\x63ontrol\x18\x03 \x01(\x0b\x32\x1f.netrun.plugin.v1.StreamControl\"-\n\x0c\x44\x61tagramBind\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\"K\n\x0c\x44\x61tagramSend\x12\x0e\n\x06socket\x18\x01 \x01(\x04\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0f\n\x07service\x18\x03 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"\x17\n\x05\x43lose\x12\x0e\n\x06socket\x18\x01 \x01(\x04\"\x1a\n\x08\x43\x61ncelIO\x12\x0e\n\x06socket\x18\x01 \x01(\x04\"4\n\x11TransferOwnership\x12\x0e\n\x06socket\x18\x01 \x01(\x04\x12\x0f\n\x07\x63ontext\x18\x02 \x01(\x0c\"\x19\n\x07Reclaim\x12\x0e\n\x06socket\x18\x01 \x01(\x04\"\x13\n\x04Pong\x12\x0b\n\x03seq\x18\x01 \x01(\x04\"\x18\n\x06\x43\x61ncel\x12\x0e\n\x06target\x18\x01 \x01(\x04\"\'\n\x03\x41\x63k\x12\x0e\n\x06socket\x18\x01 \x01(\x04\x12\x10\n\x08\x63onsumed\x18\x02 \x01(\x04*\x8a\x01\n\nSocketKind\x12\x14\n\x10SOCKET_KIND_NONE\x10\x00\x12&\n\"SOCKET_KIND_STREAM_SOCKET_LISTENER\x10\x01\x12\x1f\n\x1bSOCKET_KIND_DATAGRAM_SOCKET\x10\x02\x12\x1d\n\x19SOCKET_KIND_STREAM_SOCKET\x10\x03\x32W\n\x06Plugin\x12M\n\x07Session\x12\x1d.netrun.plugin.v1.HostMessage\x1a\x1f.netrun.plugin.v1.PluginMessage(\x01\x30\x01\x42\x42Z@github.com/netrun/netrun/bindings/plugin/proto/pluginv1;pluginv1b\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'plugin_pb2', globals())
@@ -21,8 +21,8 @@ if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
   DESCRIPTOR._serialized_options = b'Z@github.com/netrun/netrun/bindings/plugin/proto/pluginv1;pluginv1'
-  _SOCKETKIND._serialized_start=3333
-  _SOCKETKIND._serialized_end=3471
+  _SOCKETKIND._serialized_start=3462
+  _SOCKETKIND._serialized_end=3600
   _HOSTMESSAGE._serialized_start=34
   _HOSTMESSAGE._serialized_end=88
   _PLUGINMESSAGE._serialized_start=90
@@ -40,53 +40,55 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _TRANSFERREDSOCKET._serialized_start=1001
   _TRANSFERREDSOCKET._serialized_end=1159
   _COMPLETION._serialized_start=1162
-  _COMPLETION._serialized_end=1426
-  _DONE._serialized_start=1428
-  _DONE._serialized_end=1434
-  _SOCKETCREATED._serialized_start=1436
-  _SOCKETCREATED._serialized_end=1511
-  _READRESULT._serialized_start=1513
-  _READRESULT._serialized_end=1552
-  _WRITERESULT._serialized_start=1554
-  _WRITERESULT._serialized_end=1582
-  _CONNECTIONRECEIVED._serialized_start=1584
-  _CONNECTIONRECEIVED._serialized_end=1682
-  _MESSAGERECEIVED._serialized_start=1684
-  _MESSAGERECEIVED._serialized_end=1799
-  _PING._serialized_start=1801
-  _PING._serialized_end=1820
-  _SHUTDOWN._serialized_start=1822
-  _SHUTDOWN._serialized_end=1848
-  _PROTOCOLERROR._serialized_start=1850
-  _PROTOCOLERROR._serialized_end=1894
-  _COMMAND._serialized_start=1897
-  _COMMAND._serialized_end=2630
-  _STREAMCONNECT._serialized_start=2632
-  _STREAMCONNECT._serialized_end=2754
-  _STREAMREAD._serialized_start=2756
-  _STREAMREAD._serialized_end=2834
-  _STREAMWRITE._serialized_start=2836
-  _STREAMWRITE._serialized_end=2897
-  _STREAMFLUSH._serialized_start=2899
-  _STREAMFLUSH._serialized_end=2928
-  _LISTENERBIND._serialized_start=2930
-  _LISTENERBIND._serialized_end=3025
-  _DATAGRAMBIND._serialized_start=3027
-  _DATAGRAMBIND._serialized_end=3072
-  _DATAGRAMSEND._serialized_start=3074
-  _DATAGRAMSEND._serialized_end=3149
-  _CLOSE._serialized_start=3151
-  _CLOSE._serialized_end=3174
-  _CANCELIO._serialized_start=3176
-  _CANCELIO._serialized_end=3202
-  _TRANSFEROWNERSHIP._serialized_start=3204
-  _TRANSFEROWNERSHIP._serialized_end=3256
-  _RECLAIM._serialized_start=3258
-  _RECLAIM._serialized_end=3283
-  _PONG._serialized_start=3285
-  _PONG._serialized_end=3304
-  _CANCEL._serialized_start=3306
-  _CANCEL._serialized_end=3330
-  _PLUGIN._serialized_start=3473
-  _PLUGIN._serialized_end=3560
+  _COMPLETION._serialized_end=1440
+  _DONE._serialized_start=1442
+  _DONE._serialized_end=1448
+  _SOCKETCREATED._serialized_start=1450
+  _SOCKETCREATED._serialized_end=1525
+  _READRESULT._serialized_start=1527
+  _READRESULT._serialized_end=1566
+  _WRITERESULT._serialized_start=1568
+  _WRITERESULT._serialized_end=1596
+  _CONNECTIONRECEIVED._serialized_start=1598
+  _CONNECTIONRECEIVED._serialized_end=1696
+  _MESSAGERECEIVED._serialized_start=1698
+  _MESSAGERECEIVED._serialized_end=1813
+  _PING._serialized_start=1815
+  _PING._serialized_end=1834
+  _SHUTDOWN._serialized_start=1836
+  _SHUTDOWN._serialized_end=1862
+  _PROTOCOLERROR._serialized_start=1864
+  _PROTOCOLERROR._serialized_end=1908
+  _COMMAND._serialized_start=1911
+  _COMMAND._serialized_end=2682
+  _STREAMCONNECT._serialized_start=2684
+  _STREAMCONNECT._serialized_end=2806
+  _STREAMREAD._serialized_start=2808
+  _STREAMREAD._serialized_end=2922
+  _STREAMWRITE._serialized_start=2924
+  _STREAMWRITE._serialized_end=2985
+  _STREAMFLUSH._serialized_start=2987
+  _STREAMFLUSH._serialized_end=3016
+  _LISTENERBIND._serialized_start=3018
+  _LISTENERBIND._serialized_end=3113
+  _DATAGRAMBIND._serialized_start=3115
+  _DATAGRAMBIND._serialized_end=3160
+  _DATAGRAMSEND._serialized_start=3162
+  _DATAGRAMSEND._serialized_end=3237
+  _CLOSE._serialized_start=3239
+  _CLOSE._serialized_end=3262
+  _CANCELIO._serialized_start=3264
+  _CANCELIO._serialized_end=3290
+  _TRANSFEROWNERSHIP._serialized_start=3292
+  _TRANSFEROWNERSHIP._serialized_end=3344
+  _RECLAIM._serialized_start=3346
+  _RECLAIM._serialized_end=3371
+  _PONG._serialized_start=3373
+  _PONG._serialized_end=3392
+  _CANCEL._serialized_start=3394
+  _CANCEL._serialized_end=3418
+  _ACK._serialized_start=3420
+  _ACK._serialized_end=3459
+  _PLUGIN._serialized_start=3602
+  _PLUGIN._serialized_end=3689
 # @@protoc_insertion_point(module_scope)
