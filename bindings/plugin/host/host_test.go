@@ -29,7 +29,7 @@ import (
 const waitTimeout = 30 * time.Second
 
 // bins are the plugin binaries TestMain builds; set once, before any test.
-var bins struct{ echo, raw string }
+var bins struct{ echo, raw, sdkcheck string }
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -45,7 +45,9 @@ func TestMain(m *testing.M) {
 	}
 	bins.echo = filepath.Join(dir, "netrun-echo")
 	bins.raw = filepath.Join(dir, "rawplugin")
-	for out, pkg := range map[string]string{bins.echo: "../../../plugins/echo/cmd/netrun-echo", bins.raw: "./testdata/rawplugin"} {
+	bins.sdkcheck = filepath.Join(dir, "sdkcheck")
+	for out, pkg := range map[string]string{bins.echo: "../../../plugins/echo/cmd/netrun-echo", bins.raw: "./testdata/rawplugin",
+		bins.sdkcheck: "./testdata/sdkcheck"} {
 		if b, err := exec.Command("go", append(build, "-o", out, pkg)...).CombinedOutput(); err != nil {
 			os.RemoveAll(dir)
 			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, b)
@@ -585,4 +587,28 @@ func TestLazyRestart(t *testing.T) {
 	rec.mu.Unlock()
 	echoOnce(t, addr, "wake up")
 	started(rec, "lazy", 2)
+}
+
+// TestSDK runs a Go plugin that drives every SDK class through the host
+// and checks the errors it gets: statuses, HRESULTs, io.EOF,
+// net.ErrClosed, a timed-out read that loses nothing, datagrams.
+func TestSDK(t *testing.T) {
+	r, rec := newRunner(t, pluginhost.Options{})
+	startPlugin(t, r, "sdkcheck", isolation.Capabilities(isolation.Loopback), bins.sdkcheck)
+	rec.logged("checks done", nil)
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	n := 0
+	for _, a := range rec.attrs {
+		if a["msg"] != "check" {
+			continue
+		}
+		n++
+		if a["ok"] != true {
+			t.Errorf("check %v failed: %v", a["name"], a["detail"])
+		}
+	}
+	if n < 15 {
+		t.Errorf("only %d checks ran", n)
+	}
 }
