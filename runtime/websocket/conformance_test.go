@@ -26,9 +26,8 @@ import (
 // an echo host made of netrun's server classes over loopback TCP, and
 // reads exactly which frames, and which close code, netrun answers with.
 //
-// Where Autobahn accepts several outcomes, the tests accept the same ones
-// netrun may give; where netrun is stricter (it fails fast on invalid
-// UTF-8 in PartialMessage mode only), the comments say so.
+// Where Autobahn accepts several outcomes, the tests accept those netrun
+// may give, and the comments say which.
 
 // echoHost is a server in the shape of an application: a listener whose
 // every connection goes to AcceptMessage and echoes what it receives. In
@@ -138,8 +137,8 @@ type serverCase struct {
 	// the connection must stay open, and the client then closes it with
 	// 1000, which the host must echo.
 	close []uint16
-	// failFast: in PartialMessage mode the last frame is not sent, since
-	// the host must fail the connection on the frame before.
+	// failFast: the last frame is not sent, since the host must fail the
+	// connection on the frame before.
 	failFast bool
 	// tail is raw bytes written after the frames, as they are.
 	tail []byte
@@ -168,7 +167,7 @@ func runServerCase(t testing.TB, h *echoHost, c serverCase, partial bool) {
 	}
 	hc := h.next(t)
 	frames := c.send
-	if c.failFast && partial {
+	if c.failFast {
 		frames = frames[:len(frames)-1]
 	}
 	// The client writes while it reads, as the host may answer (or fail)
@@ -476,10 +475,9 @@ func utf8Case(id, what, payload string, valid bool) serverCase {
 // fragments too; an invalid one fails the connection with 1007.
 // Autobahn's samples come from Markus Kuhn's UTF-8 decoder stress test.
 //
-// Fail-fast (6.4.*): in PartialMessage mode netrun checks each piece as
-// it arrives and fails before the message ends, which the cases check by
-// not sending the last fragment. In FullMessage mode it checks the
-// message when it is complete (Autobahn's "non-strict" outcome).
+// Fail-fast (6.4.*): netrun checks text as it arrives, in both modes, and
+// fails before the message ends, which the cases check by not sending the
+// last fragment.
 func utf8Cases() []serverCase {
 	const hello = "Hello-\xc2\xb5@\xc3\x9f\xc3\xb6\xc3\xa4\xc3\xbc\xc3\xa0\xc3\xa1-UTF-8!!"
 	const kosme = "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5"

@@ -354,6 +354,10 @@ func (c *conn) readLoop() {
 // readFull reads one message whole and raises MessageReceived with it.
 func (c *conn) readFull(r io.Reader, mt SocketMessageType) error {
 	b := c.buf[:0]
+	// Text is checked as it arrives, so that invalid UTF-8 fails the
+	// connection at the frame that holds it, not after the rest of a
+	// message of up to MaxMessageSize (Autobahn's fail-fast, 6.4.*).
+	var text utf8Stream
 	for {
 		if len(b) == cap(b) {
 			nb := make([]byte, len(b), max(512, 2*cap(b)))
@@ -361,6 +365,9 @@ func (c *conn) readFull(r io.Reader, mt SocketMessageType) error {
 			b = nb
 		}
 		n, err := r.Read(b[len(b):cap(b)])
+		if mt == Utf8 && !text.feed(b[len(b):len(b)+n]) {
+			return errInvalidUTF8
+		}
 		b = b[:len(b)+n]
 		if err == io.EOF {
 			break
@@ -373,7 +380,7 @@ func (c *conn) readFull(r io.Reader, mt SocketMessageType) error {
 	if cap(b) > keepBuffer {
 		c.buf = nil
 	}
-	if mt == Utf8 && !utf8.Valid(b) {
+	if mt == Utf8 && !text.end() {
 		return errInvalidUTF8
 	}
 	c.args = MessageReceivedEventArgs{typ: mt, complete: true, data: b}
