@@ -368,9 +368,16 @@ func (out *OutputStream) Write(ctx context.Context, p []byte) (int, error) {
 		return 0, err
 	}
 	if len(p) <= quietMax && s.quiet.Load()+int64(len(p)) <= quietWindow && ctx.Err() == nil {
-		cmd := &pluginv1.Command{Command: &pluginv1.Command_StreamWrite{StreamWrite: &pluginv1.StreamWrite{
-			Socket: id, Data: slices.Clone(p), Consumed: s.consumed.Load()}}}
-		if s.h.s.sendNow(cmd) {
+		// One allocation for the command and its copy of p: the hot path.
+		c := &struct {
+			cmd pluginv1.Command
+			cw  pluginv1.Command_StreamWrite
+			w   pluginv1.StreamWrite
+		}{}
+		c.w.Socket, c.w.Data, c.w.Consumed = id, slices.Clone(p), s.consumed.Load()
+		c.cw.StreamWrite = &c.w
+		c.cmd.Command = &c.cw
+		if s.h.s.sendNow(&c.cmd) {
 			s.quiet.Add(int64(len(p)))
 			return len(p), nil
 		}
