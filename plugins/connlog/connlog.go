@@ -27,6 +27,7 @@ import (
 
 	"github.com/netrun/netrun/bindings/plugin/sdk"
 	"github.com/netrun/netrun/runtime/networking"
+	"github.com/netrun/netrun/runtime/socketerror"
 	"github.com/netrun/netrun/runtime/sockets"
 )
 
@@ -41,6 +42,11 @@ type Plugin struct {
 	Target string
 	// Out is the file JSON lines are appended to; "" or "-" is stderr.
 	Out string
+	// Linger is how long, after the client has finished sending, the
+	// relay waits for more from the target before it closes both sides
+	// (the protocol has no half-close): each byte from the target restarts
+	// the wait.
+	Linger time.Duration
 
 	mu   sync.Mutex // serialises lines
 	w    io.Writer
@@ -55,6 +61,7 @@ func New(args []string) (sdk.Plugin, error) {
 	fs.StringVar(&p.Addr, "addr", DefaultAddr, "host:port to listen on")
 	fs.StringVar(&p.Target, "target", "", "host:port to relay each connection to (default: echo)")
 	fs.StringVar(&p.Out, "out", "", "file to append JSON lines to (default: stderr)")
+	fs.DurationVar(&p.Linger, "linger", 500*time.Millisecond, "after the client has finished sending, close once the target has been quiet this long")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -135,7 +142,7 @@ func (p *Plugin) serve(ctx context.Context, h *sdk.Host, s *sdk.StreamSocket) {
 	var in, out atomic.Int64
 	var err error
 	if p.Target == "" {
-		n, e := pump(ctx, s, s)
+		n, e := pump(ctx, s, s, nil)
 		in.Store(n)
 		out.Store(n)
 		err = e
@@ -149,7 +156,9 @@ func (p *Plugin) serve(ctx context.Context, h *sdk.Host, s *sdk.StreamSocket) {
 	p.emit(e)
 }
 
-// relay connects to the target and pumps both ways until both are done.
+// relay connects to the target and pumps both ways. Once the client has
+// finished sending, the target gets Linger of quiet, restarted by each
+// byte it sends, before both sides are closed.
 func (p *Plugin) relay(ctx context.Context, h *sdk.Host, client *sdk.StreamSocket, in, out *atomic.Int64) error {
 	host, port, err := net.SplitHostPort(p.Target)
 	if err != nil {
@@ -164,39 +173,64 @@ func (p *Plugin) relay(ctx context.Context, h *sdk.Host, client *sdk.StreamSocke
 	if err := up.Connect(ctx, hn, port, sockets.PlainSocket); err != nil {
 		return err
 	}
-	errs := make(chan error, 2)
+	var mu sync.Mutex
+	var linger *time.Timer // set once the client is done
+	errs := make(chan error, 1)
 	go func() {
-		n, err := pump(ctx, client, up)
+		n, err := pump(ctx, client, up, nil)
 		in.Store(n)
-		up.Close() // the client is done: end the upstream too
+		mu.Lock()
+		linger = time.AfterFunc(p.Linger, func() { up.Close() })
+		mu.Unlock()
 		errs <- err
 	}()
-	n, err := pump(ctx, up, client)
+	n, err := pump(ctx, up, client, func() {
+		mu.Lock()
+		if linger != nil {
+			linger.Reset(p.Linger)
+		}
+		mu.Unlock()
+	})
 	out.Store(n)
 	client.Close()
+	up.Close()
+	mu.Lock()
+	if linger != nil {
+		linger.Stop()
+	}
+	mu.Unlock()
 	return errors.Join(err, <-errs)
 }
 
 // pump copies from src to dst until src ends, and returns the bytes
-// copied. End of stream and a socket closed by the other pump are not
-// errors.
-func pump(ctx context.Context, src, dst *sdk.StreamSocket) (int64, error) {
+// copied; progress, if set, is called after each write. End of stream and
+// a socket closed by this relay are not errors.
+func pump(ctx context.Context, src, dst *sdk.StreamSocket, progress func()) (int64, error) {
 	buf := make([]byte, 16<<10)
 	var total int64
 	for {
 		n, err := src.InputStream().Read(ctx, buf, sockets.Partial)
 		if err != nil {
-			if err == io.EOF || errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+			if err == io.EOF || closedHere(err) || ctx.Err() != nil {
 				return total, nil
 			}
 			return total, err
 		}
 		if _, err := dst.OutputStream().Write(ctx, buf[:n]); err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if closedHere(err) {
 				return total, nil
 			}
 			return total, err
 		}
 		total += int64(n)
+		if progress != nil {
+			progress()
+		}
 	}
+}
+
+// closedHere reports whether err is what an operation gets when the
+// relay closed its socket: RO_E_CLOSED, or a read aborted by the close.
+func closedHere(err error) bool {
+	return errors.Is(err, net.ErrClosed) || socketerror.GetStatus(err) == socketerror.OperationAborted
 }

@@ -177,7 +177,9 @@ func (i *instance) cleanup() {
 			i.sv.broker.park(hs)
 			kept++
 		} else {
-			hs.closeNow()
+			// Concurrently: a stream socket's Close may wait for its
+			// writes to a slow peer.
+			i.sv.goFunc(hs.closeNow)
 			closed++
 		}
 	}
