@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
 
@@ -336,7 +337,10 @@ func serve(op, peer string, nc net.Conn, opts *AcceptOptions) (*websocket.Conn, 
 		case lim.n <= 0:
 			return nil, nil, refuse(op, peer, nc, http.StatusRequestHeaderFieldsTooLarge,
 				fmt.Sprintf("the handshake request is over %d bytes", maxRequestBytes))
-		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), isNetworkError(err):
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+			// A malformed request target is a *url.Error, which is a
+			// net.Error too, but the client's mistake: it gets the 400.
+			isNetworkError(err) && !errors.As(err, new(*url.Error)):
 			return nil, nil, err
 		}
 		return nil, nil, refuse(op, peer, nc, http.StatusBadRequest, "the request is not valid HTTP: "+err.Error())
