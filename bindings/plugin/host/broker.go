@@ -69,7 +69,8 @@ func (b *broker) park(hs *hsocket) {
 	if len(hs.retained) > 0 {
 		hs.buffered = append(hs.retained, hs.buffered...)
 	}
-	hs.retained, hs.delivered = nil, 0
+	// The next owner counts its bytes from zero.
+	hs.retained, hs.delivered, hs.acked, hs.windowFull = nil, 0, 0, false
 	tok, has := hs.token, hs.hasToken
 	hs.hasToken = false
 	hs.mu.Unlock()
