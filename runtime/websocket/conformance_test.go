@@ -330,6 +330,12 @@ func framingCases() []serverCase {
 	cs = append(cs, serverCase{id: "1.n.1", what: "text, binary and an empty text back to back in one write",
 		send: []wsFrame{textFrame("a"), binFrame(fe(70000)), textFrame("")},
 		want: []wsFrame{textFrame("a"), binFrame(fe(70000)), textFrame("")}})
+	// RFC 6455 5.2 tells senders to use the shortest length encoding but
+	// does not tell receivers to refuse a longer one; netrun (as
+	// coder/websocket) accepts it. Masked with a zero key.
+	cs = append(cs, serverCase{id: "1.n.2", what: "5 bytes in the 16-bit, then the 64-bit length encoding: accepted",
+		tail: []byte("\x81\xfe\x00\x05\x00\x00\x00\x00hello\x82\xff\x00\x00\x00\x00\x00\x00\x00\x05\x00\x00\x00\x00hello"),
+		want: []wsFrame{textFrame("hello"), binFrame([]byte("hello"))}})
 	return cs
 }
 
