@@ -145,11 +145,13 @@ type servedPlugin struct {
 
 var _ plugin.GRPCPlugin = (*servedPlugin)(nil)
 
+// GRPCServer registers the Plugin service.
 func (p *servedPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	pluginv1.RegisterPluginServer(s, p.srv)
 	return nil
 }
 
+// GRPCClient is not used: a plugin has no client side.
 func (p *servedPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
 	return nil, errors.New("sdk: a plugin has no client side")
 }
