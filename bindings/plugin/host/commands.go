@@ -237,11 +237,21 @@ func (i *instance) remove(id uint64) {
 
 func (i *instance) newID() uint64 { return i.sv.r.nextID.Add(1) }
 
-func applyControl(set func(noDelay, keepAlive *bool) error, c *pluginv1.StreamControl) error {
+// applyControl sets the options c carries with the setters of a stream
+// socket's or a listener's Control.
+func applyControl(c *pluginv1.StreamControl, setNoDelay, setKeepAlive func(bool) error) error {
 	if c == nil {
 		return nil
 	}
-	return set(c.NoDelay, c.KeepAlive)
+	if c.NoDelay != nil {
+		if err := setNoDelay(*c.NoDelay); err != nil {
+			return err
+		}
+	}
+	if c.KeepAlive != nil {
+		return setKeepAlive(*c.KeepAlive)
+	}
+	return nil
 }
 
 func (i *instance) streamConnect(ctx context.Context, o *op, c *pluginv1.StreamConnect) {
@@ -252,17 +262,7 @@ func (i *instance) streamConnect(ctx context.Context, o *op, c *pluginv1.StreamC
 		return
 	}
 	s := i.sv.env.NewStreamSocket()
-	if err := applyControl(func(nd, ka *bool) error {
-		if nd != nil {
-			if err := s.Control().SetNoDelay(*nd); err != nil {
-				return err
-			}
-		}
-		if ka != nil {
-			return s.Control().SetKeepAlive(*ka)
-		}
-		return nil
-	}, c.Control); err != nil {
+	if err := applyControl(c.Control, s.Control().SetNoDelay, s.Control().SetKeepAlive); err != nil {
 		i.finish(o, errorResult(err))
 		return
 	}
@@ -407,52 +407,59 @@ func (i *instance) quietWrite(c *pluginv1.StreamWrite) {
 }
 
 func (i *instance) listenerBind(ctx context.Context, o *op, c *pluginv1.ListenerBind) {
-	const opName = "StreamSocketListener.Bind"
+	l := i.sv.env.NewStreamSocketListener()
+	if err := applyControl(c.Control, l.Control().SetNoDelay, l.Control().SetKeepAlive); err != nil {
+		i.finish(o, errorResult(err))
+		return
+	}
+	i.bindSocket(ctx, o, "StreamSocketListener.Bind", c.Host, func(host *networking.HostName) error {
+		if host == nil {
+			return l.BindServiceName(ctx, c.Service, sockets.PlainSocket)
+		}
+		return l.BindEndpoint(ctx, host, c.Service)
+	}, &hsocket{kind: pluginv1.SocketKind_SOCKET_KIND_STREAM_SOCKET_LISTENER, listener: l})
+}
+
+func (i *instance) datagramBind(ctx context.Context, o *op, c *pluginv1.DatagramBind) {
+	d := i.sv.env.NewDatagramSocket()
+	i.bindSocket(ctx, o, "DatagramSocket.Bind", c.Host, func(host *networking.HostName) error {
+		if host == nil {
+			return d.BindServiceName(ctx, c.Service)
+		}
+		return d.BindEndpoint(ctx, host, c.Service)
+	}, &hsocket{kind: pluginv1.SocketKind_SOCKET_KIND_DATAGRAM_SOCKET, dgram: d})
+}
+
+// bindSocket binds hs's listener or datagram socket on a goroutine, to
+// host's addresses (every address when hostText is ""). Once bound, hs
+// gets its id and becomes the instance's, its completion is queued, and
+// only then is its handler attached, so that the completion comes before
+// its first connection or datagram.
+func (i *instance) bindSocket(ctx context.Context, o *op, opName, hostText string, bind func(*networking.HostName) error, hs *hsocket) {
 	var host *networking.HostName
-	if c.Host != "" {
-		h, err := hostName(opName, c.Host)
+	if hostText != "" {
+		h, err := hostName(opName, hostText)
 		if err != nil {
+			hs.closeNow()
 			i.finish(o, errorResult(err))
 			return
 		}
 		host = h
 	}
-	l := i.sv.env.NewStreamSocketListener()
-	if err := applyControl(func(nd, ka *bool) error {
-		if nd != nil {
-			if err := l.Control().SetNoDelay(*nd); err != nil {
-				return err
-			}
-		}
-		if ka != nil {
-			return l.Control().SetKeepAlive(*ka)
-		}
-		return nil
-	}, c.Control); err != nil {
-		i.finish(o, errorResult(err))
-		return
-	}
 	i.sv.goFunc(func() {
-		var err error
-		if host == nil {
-			err = l.BindServiceName(ctx, c.Service, sockets.PlainSocket)
-		} else {
-			err = l.BindEndpoint(ctx, host, c.Service)
-		}
-		if err != nil {
-			l.Close()
+		if err := bind(host); err != nil {
+			hs.closeNow()
 			i.finish(o, errorResult(err))
 			return
 		}
-		hs := &hsocket{id: i.newID(), kind: pluginv1.SocketKind_SOCKET_KIND_STREAM_SOCKET_LISTENER, listener: l}
+		hs.id = i.newID()
 		if !i.add(hs) {
-			l.Close()
+			hs.closeNow()
 			return
 		}
 		res := createdResult(hs)
 		i.finish(o, res)
 		i.sv.r.observe(Event{Kind: Bound, Plugin: i.sv.cfg.Name, Instance: i.n, Socket: hs.id, Addr: bindAddr(res.GetCreated().Info)})
-		// The completion is queued before the first connection can be.
 		i.attach(hs)
 	})
 }
@@ -496,42 +503,6 @@ func (i *instance) connectionReceived(l *hsocket, s *sockets.StreamSocket) {
 	}
 	i.post(&pluginv1.Event{Event: &pluginv1.Event_ConnectionReceived{ConnectionReceived: &pluginv1.ConnectionReceived{
 		Listener: l.id, Socket: hs.id, Info: hs.info()}}})
-}
-
-func (i *instance) datagramBind(ctx context.Context, o *op, c *pluginv1.DatagramBind) {
-	const opName = "DatagramSocket.Bind"
-	var host *networking.HostName
-	if c.Host != "" {
-		h, err := hostName(opName, c.Host)
-		if err != nil {
-			i.finish(o, errorResult(err))
-			return
-		}
-		host = h
-	}
-	d := i.sv.env.NewDatagramSocket()
-	i.sv.goFunc(func() {
-		var err error
-		if host == nil {
-			err = d.BindServiceName(ctx, c.Service)
-		} else {
-			err = d.BindEndpoint(ctx, host, c.Service)
-		}
-		if err != nil {
-			d.Close()
-			i.finish(o, errorResult(err))
-			return
-		}
-		hs := &hsocket{id: i.newID(), kind: pluginv1.SocketKind_SOCKET_KIND_DATAGRAM_SOCKET, dgram: d}
-		if !i.add(hs) {
-			d.Close()
-			return
-		}
-		res := createdResult(hs)
-		i.finish(o, res)
-		i.sv.r.observe(Event{Kind: Bound, Plugin: i.sv.cfg.Name, Instance: i.n, Socket: hs.id, Addr: bindAddr(res.GetCreated().Info)})
-		i.attach(hs)
-	})
 }
 
 func (i *instance) datagramSend(ctx context.Context, o *op, c *pluginv1.DatagramSend) {
