@@ -344,3 +344,43 @@ print("finished")
 		}
 	}
 }
+
+// TestWSLuaPartialMessages receives a 1 MiB message in PartialMessage mode:
+// several MessageReceived events whose pieces add up to the message, the
+// last with IsMessageComplete.
+func TestWSLuaPartialMessages(t *testing.T) {
+	h := newHarness(t, 0)
+	port := wsPort(t)
+	h.start(t, "partial.lua", `
+local net = require("netrun")
+local listener = net.StreamSocketListener.new()
+listener.ConnectionReceived:add(function(_, args)
+	local ws = net.ServerMessageWebSocket.AcceptAsync(args.Socket,
+		{ receiveMode = net.MessageWebSocketReceiveMode.PartialMessage }):await()
+	local pieces, bytes = 0, 0
+	ws.MessageReceived:add(function(sender, a)
+		local r = a:GetDataReader()
+		bytes = bytes + r.UnconsumedBufferLength
+		if r.UnconsumedBufferLength > 0 then pieces = pieces + 1 end
+		if a.IsMessageComplete then
+			print("message", bytes, pieces > 1, a.MessageType)
+			sender.Control.MessageType = net.SocketMessageType.Utf8
+			sender.OutputStream:WriteAsync("got " .. bytes):await()
+			pieces, bytes = 0, 0
+		end
+	end)
+end)
+listener:BindEndpointAsync("127.0.0.1", "`+port+`"):await()
+print("listening")
+`, 1, nil)
+	h.out.wait(t, "listening")
+	ctx := wsTestCtx(t)
+	c := dialWS(t, ctx, "ws://127.0.0.1:"+port+"/", nil)
+	if err := c.Write(ctx, cws.MessageBinary, bytes.Repeat([]byte{7}, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := c.Read(ctx); err != nil || string(got) != "got 1048576" {
+		t.Fatalf("reply %q, %v", got, err)
+	}
+	h.out.wait(t, "message\t1048576\ttrue\t0")
+}
