@@ -24,6 +24,11 @@ import (
 // plugin (the SDK sends at most 2 MiB; other plugins may batch more).
 const maxRecvMsg = 16 << 20
 
+// windowSize is the HTTP/2 flow-control window of the session stream and
+// its connection (the SDK's server uses the same): large enough that
+// WINDOW_UPDATE frames are rare, and it turns off gRPC's BDP pings.
+const windowSize = 4 << 20
+
 // supervisor keeps one plugin running: it starts an instance, waits for
 // it to end, closes or parks its sockets, and starts the next one after a
 // backoff. It is the Guest that StartPlugin returns.
@@ -136,7 +141,8 @@ func (sv *supervisor) launch() (*instance, error) {
 		StartTimeout:     sv.r.opts.StartTimeout,
 		Logger:           hclog.NewNullLogger(),
 		Stderr:           stderr,
-		GRPCDialOptions:  []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsg))},
+		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsg)),
+			grpc.WithInitialWindowSize(windowSize), grpc.WithInitialConnWindowSize(windowSize)},
 	})
 	rpc, err := client.Client()
 	if err != nil {

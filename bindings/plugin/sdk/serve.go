@@ -19,6 +19,11 @@ import (
 	"github.com/netrun/netrun/bindings/plugin/proto/pluginv1"
 )
 
+// windowSize is the HTTP/2 flow-control window of the session stream and
+// its connection, both ways: large enough that the peers seldom send
+// WINDOW_UPDATE frames, and it turns off gRPC's BDP pings.
+const windowSize = 4 << 20
+
 // helloTimeout bounds how long a new session waits for the host's Hello.
 const helloTimeout = 30 * time.Second
 
@@ -107,8 +112,10 @@ func ServeWith(p Plugin, opts *Options) {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake(),
 		Plugins:         plugin.PluginSet{PluginName: &servedPlugin{srv: srv}},
-		GRPCServer:      plugin.DefaultGRPCServer,
-		Logger:          hclog.New(&hclog.LoggerOptions{Name: "go-plugin", Output: os.Stderr, Level: hclog.Warn, JSONFormat: true}),
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return plugin.DefaultGRPCServer(append(opts, grpc.InitialWindowSize(windowSize), grpc.InitialConnWindowSize(windowSize)))
+		},
+		Logger: hclog.New(&hclog.LoggerOptions{Name: "go-plugin", Output: os.Stderr, Level: hclog.Warn, JSONFormat: true}),
 	})
 }
 
