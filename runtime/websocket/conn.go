@@ -552,6 +552,20 @@ func (c *conn) finish(err error) {
 	}
 	close(c.ended)
 	c.loops.add(-1)
+	raised := c.closedEv.Raise(args)
+	c.loops.add(1)
+	if raised {
+		return
+	}
+	// No handler yet (the connection ended before the owner added one,
+	// e.g. right after Accept returned): hold the event, as messages are
+	// held, until a handler is added or the owner closes the socket.
+	select {
+	case <-c.closedEv.Ready():
+	case <-c.done:
+		return
+	}
+	c.loops.add(-1)
 	c.closedEv.Raise(args)
 	c.loops.add(1)
 }

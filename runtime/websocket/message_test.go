@@ -400,3 +400,18 @@ func TestSendAfterPeerClosed(t *testing.T) {
 		t.Fatalf("Send after the peer's close = %v, want RO_E_CLOSED", err)
 	}
 }
+
+// TestClosedHeldUntilHandler: a connection that ends before its owner
+// adds a Closed handler still raises Closed, once the handler is added.
+func TestClosedHeldUntilHandler(t *testing.T) {
+	c, s := pair(t, websocket.AcceptOptions{}, nil)
+	// The client's Close returns once the server has answered its close
+	// frame, so the server's connection has ended, with no handler yet.
+	if err := c.CloseWithStatus(4001, "early"); err != nil {
+		t.Fatal(err)
+	}
+	got := recvClosed(t, closings(s.Closed()))
+	if got.code != 4001 || got.reason != "early" {
+		t.Fatalf("held Closed = %d %q, want 4001 \"early\"", got.code, got.reason)
+	}
+}
