@@ -98,6 +98,9 @@ func (v *vm) acceptLocked(L *glua.LState, m string,
 		var err error
 		conn, err = accept(ctx, s, opts)
 		if err != nil {
+			// The failed handshake closed the socket: it is no
+			// connection for a draining version to wait for.
+			v.owned.remove(s)
 			return nil, err
 		}
 		return func(L *glua.LState) []glua.LValue {
