@@ -46,7 +46,7 @@ type StreamSocket struct {
 	// only when a Read returns them (by the consumed count of the next
 	// command, or an Ack), so the host gives them again to the next
 	// instance if this one crashes with them unread.
-	readTurn sync.Mutex // serialises Read calls
+	readTurn chan struct{} // capacity 1: held by the Read being served
 	rd       struct {
 		mu       sync.Mutex
 		buf      []byte
@@ -104,6 +104,7 @@ type OutputStream struct{ s *StreamSocket }
 func (h *Host) NewStreamSocket() *StreamSocket {
 	s := &StreamSocket{h: h}
 	s.rd.wake = make(chan struct{}, 1)
+	s.readTurn = make(chan struct{}, 1)
 	s.input.s = s
 	s.output.s = s
 	return s
@@ -210,10 +211,12 @@ func (in *InputStream) Read(ctx context.Context, p []byte, opts sockets.InputStr
 	if _, err := s.conn(op); err != nil {
 		return 0, err
 	}
-	if err := lockCtx(ctx, &s.readTurn); err != nil {
+	select {
+	case s.readTurn <- struct{}{}:
+	case <-ctx.Done():
 		return 0, ctxErr(ctx, op)
 	}
-	defer s.readTurn.Unlock()
+	defer func() { <-s.readTurn }()
 	n := 0
 	for {
 		s.rd.mu.Lock()
@@ -318,29 +321,6 @@ func (s *StreamSocket) ackLocked() *pluginv1.Command {
 	id := s.id
 	s.mu.Unlock()
 	return &pluginv1.Command{Command: &pluginv1.Command_Ack{Ack: &pluginv1.Ack{Socket: id, Consumed: consumed}}}
-}
-
-// lockCtx locks mu unless ctx ends first.
-func lockCtx(ctx context.Context, mu *sync.Mutex) error {
-	if mu.TryLock() {
-		return nil
-	}
-	if ctx.Done() == nil {
-		mu.Lock()
-		return nil
-	}
-	got := make(chan struct{})
-	go func() {
-		mu.Lock()
-		close(got)
-	}()
-	select {
-	case <-got:
-		return nil
-	case <-ctx.Done():
-		go func() { <-got; mu.Unlock() }()
-		return ctx.Err()
-	}
 }
 
 // ctxErr is the error of an operation whose context ended: cancelled is
