@@ -252,12 +252,17 @@ func (i *instance) drain() {
 		return
 	}
 	i.sending = true
-	if len(i.queue) == 1 {
-		// Let the goroutines that are ready to queue more do so first:
-		// a bigger batch costs no more to send.
+	// Let the goroutines that are ready to queue more do so first, for as
+	// long as they do (a few rounds at most): a bigger batch costs no more
+	// to send.
+	for k, n := 0, len(i.queue); k < 4 && n > 0; k++ {
 		i.mu.Unlock()
 		runtime.Gosched()
 		i.mu.Lock()
+		if len(i.queue) == n {
+			break
+		}
+		n = len(i.queue)
 	}
 	for {
 		batch := i.queue

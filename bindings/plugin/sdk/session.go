@@ -213,12 +213,17 @@ func (s *session) drain() {
 		return
 	}
 	s.sending = true
-	if len(s.queue) == 1 {
-		// Let the goroutines that are ready to queue more do so first:
-		// a bigger batch costs no more to send.
+	// Let the goroutines that are ready to queue more do so first, for as
+	// long as they do (a few rounds at most): a bigger batch costs no more
+	// to send.
+	for k, n := 0, len(s.queue); k < 4 && n > 0; k++ {
 		s.mu.Unlock()
 		runtime.Gosched()
 		s.mu.Lock()
+		if len(s.queue) == n {
+			break
+		}
+		n = len(s.queue)
 	}
 	for {
 		batch := s.queue
