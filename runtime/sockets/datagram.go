@@ -89,8 +89,9 @@ const refusedLogEvery = time.Second
 //   - Every DatagramSocket may send to broadcast addresses (SO_BROADCAST);
 //     WinRT sends broadcasts without asking too.
 //   - JoinMulticastGroup takes an IP address only, not a name to resolve.
-//   - The NetworkAdapter overloads and the socket broker
-//     (EnableTransferOwnership, TransferOwnership) are not provided.
+//   - The NetworkAdapter overloads are not provided; the socket broker
+//     (EnableTransferOwnership, TransferOwnership) is runtime/trigger's
+//     Broker.
 type DatagramSocket struct {
 	// immutable after construction
 	env             *Env

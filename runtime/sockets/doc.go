@@ -30,4 +30,7 @@
 //     are never reported.
 //   - Bluetooth RFCOMM, Proximity and NetworkAdapter-scoped overloads do not
 //     exist.
+//   - EnableTransferOwnership and TransferOwnership are methods of
+//     runtime/trigger's Broker, which takes the socket; InputStream.Unread
+//     is how it hands a stream back with the bytes it read meanwhile.
 package sockets

@@ -37,8 +37,14 @@ func (in *InputStream) Read(ctx context.Context, p []byte, opts InputStreamOptio
 		return 0, err
 	}
 	defer s.readLock.unlock()
-	stop := s.watch(ctx, conn, false)
 	n := 0
+	if len(s.unread) > 0 {
+		n = s.takeUnread(p)
+		if opts != InputStreamNone || n == len(p) {
+			return n, nil
+		}
+	}
+	stop := s.watch(ctx, conn, false)
 	for n < len(p) {
 		var m int
 		if tc {
@@ -88,6 +94,9 @@ func (in *InputStream) ReadBuffer(ctx context.Context, count int, opts InputStre
 		return nil, err
 	}
 	defer s.readLock.unlock()
+	if b := s.unreadBuffer(count); b != nil {
+		return b, nil
+	}
 	stop := s.watch(ctx, conn, false)
 	var b *Buffer
 	if tc {
@@ -305,6 +314,9 @@ func (in *InputStream) ReadBufferIdle(count int, idle time.Duration) (*Buffer, e
 		return nil, err
 	}
 	defer s.readLock.unlock()
+	if b := s.unreadBuffer(count); b != nil {
+		return b, nil
+	}
 	conn.SetReadDeadline(time.Now().Add(idle))
 	b, err := s.rawReadBuffer(min(count, bufferSize))
 	if s.cancelGen.Load() == gen && !s.closing.Load() {

@@ -85,6 +85,7 @@ type StreamSocket struct {
 
 	readLock  fifoLock
 	writeLock fifoLock
+	unread    []byte        // bytes Unread put before the connection's; guarded by readLock
 	closing   atomic.Bool   // Close has begun
 	cancelGen atomic.Uint64 // incremented by CancelIO
 
@@ -560,6 +561,10 @@ func (s *StreamSocket) SyscallConn() (syscall.RawConn, error) {
 // socket from a TLS listener), else the *net.TCPConn. It is for protocols
 // layered on the socket, such as WebSocket (a netrun extension).
 //
+// Bytes put back with InputStream.Unread are read first from the
+// returned connection, which then is not the *tls.Conn or *net.TCPConn
+// itself.
+//
 // Once taken, the caller owns reads and writes: it must not use
 // InputStream, OutputStream, UpgradeToSsl or CancelIO any more, and the
 // deadlines it sets are its own. Close still closes the connection, and
@@ -573,6 +578,16 @@ func (s *StreamSocket) NetConn() (net.Conn, error) {
 		return nil, socketerror.Closed(op)
 	case s.conn == nil:
 		return nil, socketerror.IllegalCall(op, "the socket is not connected")
+	}
+	// Bytes put back by Unread come first. A read in progress holds the
+	// read lock, and then whatever it takes is its own.
+	if s.readLock.tryLock() {
+		p := s.unread
+		s.unread = nil
+		s.readLock.unlock()
+		if len(p) > 0 {
+			return &prefixConn{Conn: s.conn, p: p}, nil
+		}
 	}
 	return s.conn, nil
 }

@@ -1,0 +1,9 @@
+package trigger_test
+
+import (
+	"testing"
+
+	"github.com/netrun/netrun/internal/testpeer"
+)
+
+func TestMain(m *testing.M) { testpeer.VerifyTestMain(m) }
