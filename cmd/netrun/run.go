@@ -17,6 +17,7 @@ import (
 	pluginhost "github.com/netrun/netrun/bindings/plugin/host"
 	"github.com/netrun/netrun/runtime/host"
 	"github.com/netrun/netrun/runtime/isolation"
+	"github.com/netrun/netrun/runtime/trigger"
 )
 
 const (
@@ -105,7 +106,8 @@ func (c *cli) run(ctx context.Context, args []string) error {
 	if cfg != nil {
 		budget = cfg.Host.CPUBudget.Duration
 	}
-	engine, err := lua.NewEngine(lua.EngineOptions{Logger: log, Stdout: c.stdout, CPUBudget: budget})
+	broker := trigger.NewBroker(trigger.Options{Logger: log})
+	engine, err := lua.NewEngine(lua.EngineOptions{Logger: log, Stdout: c.stdout, CPUBudget: budget, Broker: broker})
 	if err != nil {
 		return err
 	}
@@ -120,7 +122,7 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		}
 		runner = pluginhost.New(pluginhost.Options{Logger: log, Executable: exe, FirstParty: firstPartyNames()})
 	}
-	opts := host.Options{Config: cfg, Paths: paths, Allow: caps, Workers: workers, Scripts: engine, Logger: log}
+	opts := host.Options{Config: cfg, Paths: paths, Allow: caps, Workers: workers, Scripts: engine, Broker: broker, Logger: log}
 	if runner != nil {
 		opts.Plugins = runner
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/netrun/netrun/runtime/isolation"
 	"github.com/netrun/netrun/runtime/sockets"
+	"github.com/netrun/netrun/runtime/trigger"
 )
 
 // TakeoverTimeout bounds how long a reload waits for the new version to
@@ -53,6 +54,11 @@ type Options struct {
 	// Plugins runs the config's [[plugin]] tables: bindings/plugin/host's
 	// *Runner. It may be nil when the config names no plugin.
 	Plugins PluginKind
+	// Broker is the host's socket broker (runtime/trigger), made by
+	// cmd/netrun and handed to the Kinds too; the host closes it on
+	// shutdown, after every guest has stopped, so that the sockets
+	// guests transferred to it are closed last. nil if there is none.
+	Broker *trigger.Broker
 	// Scripts runs the scripts: bindings/lua's *Engine. It is handed in
 	// rather than made here so that runtime/ imports no binding; whoever
 	// makes it chooses its logger, its print output and its CPU budget
@@ -97,6 +103,7 @@ type Host struct {
 	onReload     func(name string, version int, err error)
 	drainTimeout time.Duration
 	plugins      PluginKind
+	broker       *trigger.Broker
 	pluginCfgs   []PluginConfig  // the config's plugins, in order
 	files        []spec          // scripts named one by one, in order
 	folders      map[string]spec // folders of scripts, by absolute path
@@ -151,6 +158,7 @@ func New(opts Options) (*Host, error) {
 		log:          opts.Logger,
 		kind:         opts.Scripts,
 		plugins:      opts.Plugins,
+		broker:       opts.Broker,
 		onReload:     opts.OnReload,
 		drainTimeout: DefaultDrainTimeout,
 		folders:      map[string]spec{},
@@ -295,6 +303,9 @@ func (h *Host) shutdown(cancel context.CancelFunc) {
 	h.mu.Unlock()
 	for _, g := range plugins {
 		g.Stop()
+	}
+	if h.broker != nil {
+		h.broker.Close()
 	}
 	h.tracker.Close()
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/netrun/netrun/runtime/host"
 	"github.com/netrun/netrun/runtime/isolation"
+	"github.com/netrun/netrun/runtime/socketerror"
+	"github.com/netrun/netrun/runtime/trigger"
 )
 
 // waitTimeout bounds every wait on the host; waits end on events.
@@ -570,5 +572,30 @@ func TestLoadErrorText(t *testing.T) {
 		if got := tc.err.Error(); got != tc.want {
 			t.Errorf("Error() = %q, want %q", got, tc.want)
 		}
+	}
+}
+
+// TestShutdownClosesBroker checks that the host closes its broker when
+// it stops, after its guests.
+func TestShutdownClosesBroker(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.lua")
+	write(t, path, "v1")
+	b := trigger.NewBroker(trigger.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	h, err := host.New(host.Options{Paths: []string{path}, Scripts: &fakeKind{}, Broker: b,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- h.Run(ctx) }()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.NewControlChannelTrigger("after", 15, trigger.RequestSoftwareSlot); socketerror.HResultOf(err) != socketerror.EClosed {
+		t.Fatalf("the broker is open after the host stopped: %v", err)
 	}
 }
