@@ -26,6 +26,7 @@ local w = net.DataWriter.new(s.OutputStream)
 local dw = net.DataWriter.new(d.OutputStream)
 local mws = net.MessageWebSocket.new()
 local sws = net.StreamWebSocket.new()
+local cct = net.ControlChannelTrigger.new("fuzz", 15)
 local _, errValue = pcall(function() net.HostName.new(1) end)
 pool = {
 	net.HostName.new("127.0.0.1"), net.EndpointPair.new(nil, "", "127.0.0.1", "9"),
@@ -35,6 +36,7 @@ pool = {
 	mws, mws.Control, mws.OutputStream, mws.Information, mws.MessageReceived, mws.Control.SupportedProtocols,
 	sws, sws.Control, sws.InputStream, sws.OutputStream,
 	errValue, net.SocketErrorStatus, coroutine.create(function() end),
+	cct, cct.KeepAliveTrigger, net.SocketActivityContext.new("ctx"),
 }
 local function setter(obj, key) return function(v) obj[key] = v end end
 targets = {
@@ -109,6 +111,20 @@ targets = {
 	["StreamWebSocketInputStream:ReadAsync"] = function(...) return sws.InputStream:ReadAsync(...) end,
 	["ServerMessageWebSocket.AcceptAsync"] = function(...) return net.ServerMessageWebSocket.AcceptAsync(...) end,
 	["WebSocketError.GetStatus"] = function(...) return net.WebSocketError.GetStatus(...) end,
+	["ControlChannelTrigger.new"] = function(...) return net.ControlChannelTrigger.new(...) end,
+	["ControlChannelTrigger:UsingTransport"] = function(...) return cct:UsingTransport(...) end,
+	["ControlChannelTrigger:WaitForPushEnabled"] = function(...) return cct:WaitForPushEnabled(...) end,
+	["ControlChannelTrigger:FlushTransport"] = function(...) return cct:FlushTransport(...) end,
+	["ControlChannelTrigger.ServerKeepAliveIntervalInMinutes"] = setter(cct, "ServerKeepAliveIntervalInMinutes"),
+	["ControlChannelTrigger.KeepAliveTrigger:add"] = function(...) return cct.KeepAliveTrigger:add(...) end,
+	["StreamSocket:EnableTransferOwnership"] = function(...) return s:EnableTransferOwnership(...) end,
+	["StreamSocket:TransferOwnership"] = function(...) s:EnableTransferOwnership("fuzz"); return s:TransferOwnership(...) end,
+	["StreamSocketListener:EnableTransferOwnership"] = function(...) return listener:EnableTransferOwnership(...) end,
+	["StreamSocketListener:TransferOwnership"] = function(...) listener:EnableTransferOwnership("fuzz"); return listener:TransferOwnership(...) end,
+	["DatagramSocket:EnableTransferOwnership"] = function(...) return d:EnableTransferOwnership(...) end,
+	["DatagramSocket:TransferOwnership"] = function(...) d:EnableTransferOwnership("fuzz"); return d:TransferOwnership(...) end,
+	["SocketActivityContext.new"] = function(...) return net.SocketActivityContext.new(...) end,
+	["SocketActivityTrigger:add"] = function(...) return net.SocketActivityTrigger:add(...) end,
 }
 local function conv(sp)
 	local t = sp.t
@@ -203,6 +219,21 @@ var fuzzTargets = []struct{ name, names string }{
 	{"StreamWebSocketInputStream:ReadAsync", "StreamWebSocketInputStream:ReadAsync"},
 	{"ServerMessageWebSocket.AcceptAsync", "ServerMessageWebSocket.AcceptAsync"},
 	{"WebSocketError.GetStatus", "WebSocketError.GetStatus"},
+	// The runtime names the constructor ControlChannelTrigger, as WinRT.
+	{"ControlChannelTrigger.new", "ControlChannelTrigger"},
+	{"ControlChannelTrigger:UsingTransport", "ControlChannelTrigger:UsingTransport|ControlChannelTrigger.UsingTransport"},
+	{"ControlChannelTrigger:WaitForPushEnabled", "ControlChannelTrigger:WaitForPushEnabled|ControlChannelTrigger.WaitForPushEnabled"},
+	{"ControlChannelTrigger:FlushTransport", "ControlChannelTrigger:FlushTransport"},
+	{"ControlChannelTrigger.ServerKeepAliveIntervalInMinutes", "ControlChannelTrigger.ServerKeepAliveIntervalInMinutes"},
+	{"ControlChannelTrigger.KeepAliveTrigger:add", "ControlChannelTrigger.KeepAliveTrigger:add"},
+	{"StreamSocket:EnableTransferOwnership", "StreamSocket:EnableTransferOwnership"},
+	{"StreamSocket:TransferOwnership", "StreamSocket:TransferOwnership"},
+	{"StreamSocketListener:EnableTransferOwnership", "StreamSocketListener:EnableTransferOwnership"},
+	{"StreamSocketListener:TransferOwnership", "StreamSocketListener:TransferOwnership"},
+	{"DatagramSocket:EnableTransferOwnership", "DatagramSocket:EnableTransferOwnership"},
+	{"DatagramSocket:TransferOwnership", "DatagramSocket:TransferOwnership"},
+	{"SocketActivityContext.new", "SocketActivityContext.new"},
+	{"SocketActivityTrigger:add", "SocketActivityTrigger:add"},
 }
 
 // knownFindings are failures FuzzArgChecks found in code outside

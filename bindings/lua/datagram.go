@@ -13,6 +13,7 @@ import (
 	"github.com/netrun/netrun/runtime/event"
 	"github.com/netrun/netrun/runtime/networking"
 	"github.com/netrun/netrun/runtime/sockets"
+	"github.com/netrun/netrun/runtime/trigger"
 )
 
 // lDatagram is a DatagramSocket as one worker sees it. It works on a
@@ -34,6 +35,9 @@ type lDatagram struct {
 	gone     atomic.Bool // closed: deal skips it
 	stopped  atomic.Bool // its worker stopped while a datagram was raised
 	streams  streamCache // GetOutputStreamAsync's streams by (host, service)
+
+	taskID      string      // EnableTransferOwnership's task
+	transferred atomic.Bool // TransferOwnership gave the socket to the broker (closed is set too)
 }
 
 // dgramArgs is one received datagram as MessageReceived's args: its
@@ -69,6 +73,87 @@ func datagramModule(v *vm, L *glua.LState) *glua.LTable {
 func (v *vm) newDatagram(L *glua.LState) *lDatagram {
 	l := &lDatagram{v: v}
 	l.core.Store(newDgramCore(datagramHubOf(v.engine), v.env.NewDatagramSocket(), l))
+	v.initDatagram(L, l)
+	return l
+}
+
+// reclaimDatagramLocked makes a DatagramSocket object of a socket
+// reclaimed from the broker, with the datagrams the broker held: they
+// are raised first, in order, as soon as a MessageReceived handler is
+// added, and the socket's next datagrams after them. The socket is the
+// worker's own, not shared through the hub. v.mu must be held.
+func (v *vm) reclaimDatagramLocked(L *glua.LState, d *sockets.DatagramSocket, held []trigger.Datagram) *lDatagram {
+	l := &lDatagram{v: v, bound: true}
+	c := newDgramCoreWithout(datagramHubOf(v.engine), d, l)
+	l.core.Store(c)
+	v.initDatagram(L, l)
+	v.addJobLocked(job{run: func() []job {
+		for _, h := range held {
+			if !l.waitHandler() {
+				return nil
+			}
+			l.ev.Raise(h.Args())
+		}
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if !l.closed && !v.closed {
+			d.MessageReceived().Add(c.deal)
+		}
+		return nil
+	}})
+	return l
+}
+
+// waitHandler waits until l has a MessageReceived handler; false if its
+// worker stopped or it closed first.
+func (l *lDatagram) waitHandler() bool {
+	for {
+		select {
+		case <-l.ev.Ready():
+		case <-l.v.ctx.Done():
+			return false
+		}
+		if l.gone.Load() {
+			return false
+		}
+		if l.ev.Len() > 0 {
+			return true
+		}
+	}
+}
+
+// transferLocked is DatagramSocket:TransferOwnership(id [, context [,
+// keepAliveSeconds]]). The socket must be bound, and this worker's alone:
+// a script running in several workers shares its bound sockets, and
+// cannot transfer them.
+func (l *lDatagram) transferLocked(L *glua.LState, m string) {
+	v := l.v
+	id, data, keepAlive := argTransfer(L, m, true)
+	l.usable(L, m)
+	switch {
+	case !l.bound && !l.implicit:
+		raiseIllegal(L, m, "the socket is not bound: bind it (and await the bind) first")
+	case l.taskID == "":
+		raiseIllegal(L, m, "call EnableTransferOwnership first")
+	}
+	v.checkFreeID(L, m, l.taskID, id)
+	c := l.core.Load()
+	if n, ok := c.detach(l); !ok {
+		raiseIllegal(L, m, "the socket is shared by %d workers or versions of the script; only a script with one worker can transfer it", n)
+	}
+	l.transferred.Store(true)
+	l.closed = true
+	l.gone.Store(true)
+	l.streams.clear()
+	v.owned.remove(l)
+	if err := v.transfer(c.d, l.taskID, id, data, keepAlive); err != nil {
+		v.addJobLocked(job{quick: true, run: func() []job { c.d.Close(); return nil }})
+		raiseError(L, err)
+	}
+}
+
+// initDatagram makes the Lua objects of l, owned by the worker.
+func (v *vm) initDatagram(L *glua.LState, l *lDatagram) {
 	l.ud = newObject(L, datagramClass, l)
 	l.control = newObject(L, datagramControlClass, l)
 	l.info = newObject(L, datagramInfoClass, l)
@@ -87,7 +172,6 @@ func (v *vm) newDatagram(L *glua.LState) *lDatagram {
 	}
 	l.messageReceived = newObject(L, eventClass, ev)
 	v.owned.add(l)
-	return l
 }
 
 // nextEphemeralDatagram counts the worker's ephemeral datagram binds, for
@@ -132,6 +216,8 @@ func (l *lDatagram) start(L *glua.LState, method string, quick bool, work func(c
 // usable raises unless the socket may start an operation.
 func (l *lDatagram) usable(L *glua.LState, method string) {
 	switch {
+	case l.transferred.Load():
+		raiseError(L, errTransferred(method))
 	case l.closed:
 		raiseClosed(L, method)
 	case l.binding:
@@ -318,6 +404,18 @@ var datagramClass = &class{
 			L.Push(op.ud)
 			return 1
 		},
+		"EnableTransferOwnership": func(L *glua.LState) int {
+			const m = "DatagramSocket:EnableTransferOwnership"
+			l := self[*lDatagram](L, m)
+			l.usable(L, m)
+			l.taskID = argTaskID(L, 2, m)
+			return 0
+		},
+		"TransferOwnership": func(L *glua.LState) int {
+			const m = "DatagramSocket:TransferOwnership"
+			self[*lDatagram](L, m).transferLocked(L, m)
+			return 0
+		},
 		"Close": func(L *glua.LState) int {
 			l := self[*lDatagram](L, "DatagramSocket:Close")
 			l.closeLocked()
@@ -424,10 +522,15 @@ func (o *lDgramOut) socket() *sockets.DatagramSocket {
 	return o.l.core.Load().d
 }
 
-func (o *lDgramOut) store(p []byte) (int, error) { return o.stream().Write(context.Background(), p) }
-func (o *lDgramOut) flush() error                { return o.stream().Flush(context.Background()) }
-func (o *lDgramOut) quick() bool                 { return true }
-func (o *lDgramOut) cancelStore()                { go o.socket().CancelIO(context.Background()) }
+func (o *lDgramOut) store(p []byte) (int, error) {
+	if o.l.transferred.Load() {
+		return 0, errTransferred("DataWriter.StoreAsync")
+	}
+	return o.stream().Write(context.Background(), p)
+}
+func (o *lDgramOut) flush() error { return o.stream().Flush(context.Background()) }
+func (o *lDgramOut) quick() bool  { return true }
+func (o *lDgramOut) cancelStore() { go o.socket().CancelIO(context.Background()) }
 
 var dgramOutputClass = &class{
 	name: "DatagramOutputStream",
@@ -438,6 +541,9 @@ var dgramOutputClass = &class{
 			const m = "DatagramOutputStream:WriteAsync"
 			o := self[*lDgramOut](L, m)
 			data := argString(L, 2, m, "buffer")
+			if o.l.transferred.Load() {
+				raiseError(L, errTransferred(m))
+			}
 			out := o.stream()
 			// A send the kernel takes at once completes here, so await
 			// does not yield.

@@ -76,10 +76,40 @@ type dgramCore struct {
 
 // newDgramCore returns the core of socket d with l as its one subscriber.
 func newDgramCore(h *datagramHub, d *sockets.DatagramSocket, l *lDatagram) *dgramCore {
-	c := &dgramCore{d: d, hub: h, seed: maphash.MakeSeed(), subs: []*lDatagram{l},
-		changed: make(chan struct{}), done: make(chan struct{})}
+	c := newDgramCoreWithout(h, d, l)
 	d.MessageReceived().Add(c.deal)
 	return c
+}
+
+// newDgramCoreWithout is newDgramCore without the socket's
+// MessageReceived handler, which the caller adds (c.deal) once it has
+// raised what came before.
+func newDgramCoreWithout(h *datagramHub, d *sockets.DatagramSocket, l *lDatagram) *dgramCore {
+	return &dgramCore{d: d, hub: h, seed: maphash.MakeSeed(), subs: []*lDatagram{l},
+		changed: make(chan struct{}), done: make(chan struct{})}
+}
+
+// detach takes the core's socket out of the hub and away from l, without
+// closing it, for a transfer to the broker; it fails if the socket has
+// other subscribers, and reports how many it has. The socket's deal
+// returns from then on.
+func (c *dgramCore) detach(l *lDatagram) (int, bool) {
+	h := c.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || len(c.subs) != 1 || c.subs[0] != l {
+		return len(c.subs), false
+	}
+	c.subs = nil
+	c.closing = true
+	close(c.done)
+	if c.keyed {
+		delete(h.entries, c.key)
+		c.keyed = false
+	}
+	return 1, true
 }
 
 // bind binds own's socket with bind and enters it in the hub under key,

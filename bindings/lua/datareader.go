@@ -108,6 +108,9 @@ func (in socketInput) load(n int, partial bool) ([]byte, error) {
 	if in.ls.upgraded.Load() {
 		return nil, errUpgraded("DataReader.LoadAsync")
 	}
+	if in.ls.transferred.Load() {
+		return nil, errTransferred("DataReader.LoadAsync")
+	}
 	b, err := in.ls.s.InputStream().ReadBuffer(context.Background(), n, opts)
 	var data []byte
 	if b != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/netrun/netrun/runtime/host"
 	"github.com/netrun/netrun/runtime/sockets"
+	"github.com/netrun/netrun/runtime/trigger"
 )
 
 // Engine runs Lua scripts: it compiles them (once per file content, shared
@@ -36,6 +37,7 @@ type Engine struct {
 	hub       listenerHub
 	dgrams    datagramHub
 	parker    parker
+	broker    *trigger.Broker
 
 	mu     sync.Mutex
 	protos map[string]compiled // path → last compiled content
@@ -59,13 +61,23 @@ type EngineOptions struct {
 	// with an error; 0 means one second, a negative value means no
 	// limit.
 	CPUBudget time.Duration
+	// Broker is the host's socket broker, which scripts transfer sockets
+	// to and whose triggers they receive; it outlives every script
+	// version, so a reload's new version finds what the old one
+	// transferred. nil makes one for the engine alone, which is never
+	// closed: give one when scripts transfer sockets and something must
+	// close them at the end.
+	Broker *trigger.Broker
 }
 
 // NewEngine returns an Engine.
 func NewEngine(opts EngineOptions) (*Engine, error) {
-	e := &Engine{log: opts.Logger, stdout: opts.Stdout, budget: opts.CPUBudget, protos: map[string]compiled{}}
+	e := &Engine{log: opts.Logger, stdout: opts.Stdout, budget: opts.CPUBudget, broker: opts.Broker, protos: map[string]compiled{}}
 	if e.log == nil {
 		e.log = slog.Default()
+	}
+	if e.broker == nil {
+		e.broker = trigger.NewBroker(trigger.Options{Logger: e.log})
 	}
 	if e.stdout == nil {
 		e.stdout = os.Stdout

@@ -23,20 +23,93 @@ func listenerModule(v *vm, L *glua.LState) *glua.LTable {
 	t := L.NewTable()
 	t.RawSetString("new", L.NewFunction(func(L *glua.LState) int {
 		l := &lListener{v: v, ctl: listenerSettings{noDelay: true, hopLimit: 128}}
-		o := &lListenerObj{l: l}
-		o.ud = newObject(L, listenerClass, o)
-		o.control = newObject(L, listenerControlClass, o)
-		o.info = newObject(L, listenerInfoClass, o)
-		o.connectionReceived = newObject(L, eventClass, bindEvent(v, "StreamSocketListener.ConnectionReceived", &l.ev, o.ud,
-			func(L *glua.LState, a *sockets.ConnectionReceivedEventArgs) glua.LValue {
-				return newObject(L, connectionReceivedArgsClass, v.newStreamSocket(L, a.Socket).ud)
-			},
-			func(a *sockets.ConnectionReceivedEventArgs) { a.Socket.Close() }))
-		v.owned.add(l)
-		L.Push(o.ud)
+		L.Push(v.newListenerObj(L, l).ud)
 		return 1
 	}))
 	return t
+}
+
+// newListenerObj makes the Lua objects of l, owned by the worker.
+func (v *vm) newListenerObj(L *glua.LState, l *lListener) *lListenerObj {
+	o := &lListenerObj{l: l}
+	o.ud = newObject(L, listenerClass, o)
+	o.control = newObject(L, listenerControlClass, o)
+	o.info = newObject(L, listenerInfoClass, o)
+	o.connectionReceived = newObject(L, eventClass, bindEvent(v, "StreamSocketListener.ConnectionReceived", &l.ev, o.ud,
+		func(L *glua.LState, a *sockets.ConnectionReceivedEventArgs) glua.LValue {
+			return newObject(L, connectionReceivedArgsClass, v.newStreamSocket(L, a.Socket).ud)
+		},
+		func(a *sockets.ConnectionReceivedEventArgs) { a.Socket.Close() }))
+	v.owned.add(l)
+	return o
+}
+
+// reclaimListenerLocked makes a listener object of a listener reclaimed
+// from the broker, with the connections the broker accepted meanwhile:
+// they are raised first, in order, as soon as a ConnectionReceived
+// handler is added, and the listener's next connections after them. It
+// is the worker's own, not shared through the hub. v.mu must be held.
+func (v *vm) reclaimListenerLocked(L *glua.LState, ln *sockets.StreamSocketListener, held []*sockets.StreamSocket) *lListenerObj {
+	l := &lListener{v: v, ln: ln, bound: true, own: true}
+	o := v.newListenerObj(L, l)
+	v.addJobLocked(job{run: func() []job {
+		for i, s := range held {
+			if !l.deliver(&sockets.ConnectionReceivedEventArgs{Socket: s}) {
+				for _, s := range held[i:] {
+					s.Close()
+				}
+				return nil
+			}
+		}
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if !l.transferred && !l.closed && !v.closed {
+			l.token, l.hasToken = ln.ConnectionReceived().Add(func(a *sockets.ConnectionReceivedEventArgs) {
+				if !l.deliver(a) {
+					a.Socket.Close()
+				}
+			}), true
+		}
+		return nil
+	}})
+	return o
+}
+
+// transferLocked is StreamSocketListener:TransferOwnership(id [,
+// context]). The listener must be bound and its socket this worker's
+// alone: a script running in several workers shares its listeners, and
+// cannot transfer them.
+func (o *lListenerObj) transferLocked(L *glua.LState, m string) {
+	l := o.l
+	v := l.v
+	id, data, _ := argTransfer(L, m, false)
+	switch {
+	case l.transferred:
+		raiseError(L, errTransferred(m))
+	case l.closed:
+		raiseClosed(L, m)
+	case l.ln == nil:
+		raiseIllegal(L, m, "the listener is not bound: await its bind first")
+	case l.taskID == "":
+		raiseIllegal(L, m, "call EnableTransferOwnership first")
+	}
+	v.checkFreeID(L, m, l.taskID, id)
+	if l.own {
+		if l.hasToken {
+			l.ln.ConnectionReceived().Remove(l.token)
+			l.hasToken = false
+		}
+	} else if n, ok := v.engine.hub.detach(l); !ok {
+		raiseIllegal(L, m, "the listener's socket is shared by %d workers or versions of the script; only a script with one worker can transfer it", n)
+	}
+	l.transferred = true
+	v.owned.remove(l)
+	if err := v.transfer(l.ln, l.taskID, id, data, 0); err != nil {
+		// The socket left the hub: nothing owns it now.
+		ln := l.ln
+		v.addJobLocked(job{quick: true, run: func() []job { ln.Close(); return nil }})
+		raiseError(L, err)
+	}
 }
 
 func (o *lListenerObj) bind(L *glua.LState, m string, host *networking.HostName, service string, level sockets.SocketProtectionLevel) int {
@@ -116,8 +189,25 @@ var listenerClass = &class{
 			L.Push(op.ud)
 			return 1
 		},
+		"EnableTransferOwnership": func(L *glua.LState) int {
+			const m = "StreamSocketListener:EnableTransferOwnership"
+			o := self[*lListenerObj](L, m)
+			if o.l.transferred {
+				raiseError(L, errTransferred(m))
+			}
+			o.l.taskID = argTaskID(L, 2, m)
+			return 0
+		},
+		"TransferOwnership": func(L *glua.LState) int {
+			const m = "StreamSocketListener:TransferOwnership"
+			self[*lListenerObj](L, m).transferLocked(L, m)
+			return 0
+		},
 		"Close": func(L *glua.LState) int {
 			o := self[*lListenerObj](L, "StreamSocketListener:Close")
+			if o.l.transferred {
+				return 0 // the broker's now
+			}
 			o.l.v.owned.remove(o.l)
 			l := o.l
 			o.l.v.addJobLocked(job{quick: true, run: func() []job { l.Close(); return nil }})

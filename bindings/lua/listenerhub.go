@@ -141,8 +141,29 @@ func (h *listenerHub) unsubscribe(l *lListener) {
 	}
 }
 
+// detach takes l's listening socket out of the hub, without closing it,
+// for a transfer to the broker; it fails if the socket has other
+// subscribers, and reports how many it has.
+func (h *listenerHub) detach(l *lListener) (int, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for key, sl := range h.entries {
+		for _, s := range sl.subs {
+			if s == l {
+				if len(sl.subs) > 1 {
+					return len(sl.subs), false
+				}
+				delete(h.entries, key)
+				return 1, true
+			}
+		}
+	}
+	return 0, false
+}
+
 // lListener is one worker's StreamSocketListener: its own Lua handlers,
-// fed by a shared listening socket.
+// fed by a shared listening socket, or by a socket of its own once
+// reclaimed from the broker. Its fields are guarded by the state's lock.
 type lListener struct {
 	v      *vm
 	ln     *sockets.StreamSocketListener // the shared socket, once bound
@@ -150,6 +171,12 @@ type lListener struct {
 	ev     event.Event[*sockets.ConnectionReceivedEventArgs]
 	bound  bool
 	closed bool
+
+	taskID      string // EnableTransferOwnership's task
+	transferred bool   // TransferOwnership gave ln to the broker
+	own         bool   // ln was reclaimed: the worker's alone, not the hub's
+	token       event.Token
+	hasToken    bool // token is own's handler on ln
 }
 
 // listenerSettings are Control values set before bind.
@@ -186,10 +213,19 @@ func (l *lListener) waitHandler(a *sockets.ConnectionReceivedEventArgs) bool {
 // Close implements io.Closer for the worker's owned set.
 func (l *lListener) Close() error {
 	l.v.mu.Lock()
-	already := l.closed
+	already := l.closed || l.transferred
 	l.closed = true
+	own, tok, has := l.own, l.token, l.hasToken
+	l.hasToken = false
 	l.v.mu.Unlock()
-	if !already && l.bound {
+	switch {
+	case already || !l.bound:
+	case own:
+		if has {
+			l.ln.ConnectionReceived().Remove(tok)
+		}
+		l.ln.Close()
+	default:
 		l.v.engine.hub.unsubscribe(l)
 	}
 	return nil

@@ -52,7 +52,11 @@ func enums() map[string]map[string]int {
 func (v *vm) netrunModule() *glua.LTable {
 	L := v.L
 	m := L.NewTable()
-	for name, values := range enums() {
+	all := enums()
+	for name, values := range triggerEnums() {
+		all[name] = values
+	}
+	for name, values := range all {
 		t := L.CreateTable(0, len(values))
 		for k, n := range values {
 			t.RawSetString(k, glua.LNumber(n))
@@ -67,6 +71,9 @@ func (v *vm) netrunModule() *glua.LTable {
 	m.RawSetString("DataReader", dataReaderModule(v, L))
 	m.RawSetString("DataWriter", dataWriterModule(v, L))
 	for name, mod := range wsModules(v, L) {
+		m.RawSetString(name, mod)
+	}
+	for name, mod := range triggerModules(v, L) {
 		m.RawSetString(name, mod)
 	}
 	for name, mod := range v.engine.extraModules(v, L) {

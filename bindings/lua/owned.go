@@ -36,7 +36,7 @@ func (o *ownedSet) connections() int {
 	n := 0
 	for c := range o.m {
 		switch s := c.(type) {
-		case *lListener:
+		case *lListener, *lCCT, *taskRegistrations:
 			continue
 		case *lDatagram:
 			if s.bound {

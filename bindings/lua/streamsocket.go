@@ -31,6 +31,14 @@ type lStreamSocket struct {
 	// upgraded: AcceptAsync gave the socket to a WebSocket, whose bytes
 	// its streams must not touch any more. Read anywhere.
 	upgraded atomic.Bool
+	// transferred: TransferOwnership gave the socket to the broker; the
+	// object is dead, and a reclaim makes a new one. Read anywhere.
+	transferred atomic.Bool
+	// ioGen counts CancelIOAsync and TransferOwnership calls: a read
+	// issued before one of them ends with OperationAborted instead of
+	// reading, also when it was parked. Read anywhere.
+	ioGen  atomic.Uint64
+	taskID string // EnableTransferOwnership's task; guarded by v.mu
 }
 
 // queuedWrite is a WriteAsync or FlushAsync behind a write that is still
@@ -89,6 +97,7 @@ var streamSocketClass = &class{
 		"ConnectAsync": func(L *glua.LState) int {
 			const m = "StreamSocket:ConnectAsync"
 			ls := self[*lStreamSocket](L, m)
+			ls.checkNotUpgraded(L, m)
 			var pair networking.EndpointPair
 			var level sockets.SocketProtectionLevel
 			if ep, ok := L.Get(2).(*glua.LUserData); ok {
@@ -123,14 +132,35 @@ var streamSocketClass = &class{
 		"CancelIOAsync": func(L *glua.LState) int {
 			const m = "StreamSocket:CancelIOAsync"
 			ls := self[*lStreamSocket](L, m)
+			ls.checkNotUpgraded(L, m)
+			ls.ioGen.Add(1)
 			op := ls.v.startCtxLocked(L, m, func(ctx context.Context) (func(*glua.LState) []glua.LValue, error) {
+				// A parked read is not in the socket's read queue:
+				// run it again, to end it.
+				ls.v.engine.parker.unpark(ls)
 				return nil, ls.s.CancelIO(ctx)
 			})
 			L.Push(op.ud)
 			return 1
 		},
+		"EnableTransferOwnership": func(L *glua.LState) int {
+			const m = "StreamSocket:EnableTransferOwnership"
+			ls := self[*lStreamSocket](L, m)
+			ls.checkNotUpgraded(L, m)
+			ls.taskID = argTaskID(L, 2, m)
+			return 0
+		},
+		"TransferOwnership": func(L *glua.LState) int {
+			const m = "StreamSocket:TransferOwnership"
+			ls := self[*lStreamSocket](L, m)
+			ls.transferLocked(L, m)
+			return 0
+		},
 		"Close": func(L *glua.LState) int {
 			ls := self[*lStreamSocket](L, "StreamSocket:Close")
+			if ls.transferred.Load() {
+				return 0 // the broker's now
+			}
 			ls.v.owned.remove(ls.s)
 			// Close may wait up to five seconds for writes in flight;
 			// never under the state's lock. A parked read is woken to
@@ -189,6 +219,7 @@ func (ls *lStreamSocket) readLocked(L *glua.LState, m string, count int, opts so
 	ls.checkNotUpgraded(L, m)
 	v, s := ls.v, ls.s
 	op := v.newOperationLocked(L, m)
+	gen := ls.ioGen.Load()
 	var canceled atomic.Bool
 	// op:Cancel() runs under the state's lock: the unparking and CancelIO,
 	// which wait, run as a job once the calling task yields.
@@ -202,7 +233,7 @@ func (ls *lStreamSocket) readLocked(L *glua.LState, m string, count int, opts so
 	}
 	var j job
 	j = job{run: func() []job {
-		if canceled.Load() {
+		if canceled.Load() || ls.ioGen.Load() != gen {
 			return v.finish(op, nil, socketerror.WithStatus(m, "", socketerror.OperationAborted, context.Canceled))
 		}
 		var b *sockets.Buffer
@@ -483,10 +514,48 @@ func errUpgraded(m string) error {
 	return socketerror.IllegalCall(m, "the socket was given to a WebSocket by AcceptAsync; use the WebSocket")
 }
 
+// errTransferred is the error of a socket used after TransferOwnership.
+func errTransferred(m string) error {
+	return socketerror.IllegalCall(m, "the socket was transferred to the socket broker; reclaim it through SocketActivityInformation")
+}
+
 // checkNotUpgraded raises errUpgraded if the socket was given to a
-// WebSocket.
+// WebSocket, and errTransferred if it was given to the broker.
 func (ls *lStreamSocket) checkNotUpgraded(L *glua.LState, m string) {
 	if ls.upgraded.Load() {
 		raiseError(L, errUpgraded(m))
 	}
+	if ls.transferred.Load() {
+		raiseError(L, errTransferred(m))
+	}
+}
+
+// transferLocked is StreamSocket:TransferOwnership(id [, context [,
+// keepAliveSeconds]]): reads still pending end with OperationAborted
+// (WinRT asks the caller to cancel them first), and the broker takes the
+// socket. Writes still queued must be awaited first.
+func (ls *lStreamSocket) transferLocked(L *glua.LState, m string) {
+	ls.checkNotUpgraded(L, m)
+	id, data, keepAlive := argTransfer(L, m, true)
+	v := ls.v
+	switch {
+	case ls.taskID == "":
+		raiseIllegal(L, m, "call EnableTransferOwnership first")
+	case ls.writing:
+		raiseIllegal(L, m, "writes are still being sent: await them (or FlushAsync) first")
+	}
+	if _, err := ls.s.SyscallConn(); err != nil {
+		raiseIllegal(L, m, "the socket is not connected")
+	}
+	v.checkFreeID(L, m, ls.taskID, id)
+	ls.ioGen.Add(1)
+	ls.transferred.Store(true)
+	v.owned.remove(ls.s)
+	if err := v.transfer(ls.s, ls.taskID, id, data, keepAlive); err != nil {
+		ls.transferred.Store(false)
+		v.owned.add(ls.s)
+		raiseError(L, err)
+	}
+	// A parked read ends now rather than when data comes.
+	v.addJobLocked(job{quick: true, run: func() []job { v.engine.parker.unpark(ls); return nil }})
 }

@@ -88,6 +88,9 @@ func (v *vm) acceptLocked(L *glua.LState, m string,
 	accept func(context.Context, *sockets.StreamSocket, websocket.AcceptOptions) (wsConn, error)) *operation {
 	ls := check[*lStreamSocket](L, 1, streamSocketClass, m, "socket")
 	opts := argAcceptOptions(L, 2, m)
+	if ls.transferred.Load() {
+		raiseError(L, errTransferred(m))
+	}
 	if ls.upgraded.Swap(true) {
 		raiseIllegal(L, m, "the socket was already given to a WebSocket")
 	}

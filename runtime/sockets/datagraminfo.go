@@ -117,3 +117,13 @@ func (a *DatagramSocketMessageReceivedEventArgs) LocalAddr() netip.Addr { return
 // buffer: it is valid only during the handler call, and must not be
 // written to.
 func (a *DatagramSocketMessageReceivedEventArgs) Data() []byte { return a.data }
+
+// NewDatagramSocketMessageReceivedEventArgs returns the args of a datagram
+// received earlier, from remote on local with payload data (kept, not
+// copied). The socket broker (runtime/trigger) holds datagrams this way
+// and hands them back, for the new owner to treat as MessageReceived
+// events before the socket's next ones; a netrun extension. Unlike the
+// socket's own args, these stay valid after the handler returns.
+func NewDatagramSocketMessageReceivedEventArgs(remote netip.AddrPort, local netip.Addr, data []byte) *DatagramSocketMessageReceivedEventArgs {
+	return &DatagramSocketMessageReceivedEventArgs{remote: netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port()), local: local.Unmap(), data: data}
+}

@@ -97,7 +97,7 @@ type task struct {
 }
 
 type registration struct {
-	fn func(*SocketActivityTriggerDetails)
+	fn func(*SocketActivityTriggerDetails) bool
 }
 
 // SocketActivityTriggerDetails is WinRT's SocketActivityTriggerDetails: why
@@ -324,23 +324,21 @@ func (b *Broker) AllSockets(taskID string) map[string]*SocketActivityInformation
 // RegisterTask registers fn as the SocketActivityTrigger task taskID: it
 // is called for every trigger raised for a socket transferred for
 // taskID, one at a time, on a goroutine of the broker, and must return
-// soon. Reading the details' socket reclaims it.
+// soon. Reading the details' socket reclaims it. fn reports whether it
+// took the trigger; one it did not take (its guest is stopping) stays
+// pending for the task's next registration.
 //
 // Only the last registration of a task that is still registered gets the
 // triggers: a new version of a script, registering as the old one still
 // runs, takes them over, and gives them back if it goes first. Triggers
 // raised while a task has no registration wait for one. The function
 // returned removes the registration.
-func (b *Broker) RegisterTask(taskID string, fn func(*SocketActivityTriggerDetails)) (unregister func()) {
+func (b *Broker) RegisterTask(taskID string, fn func(*SocketActivityTriggerDetails) bool) (unregister func()) {
 	r := &registration{fn: fn}
 	b.mu.Lock()
 	t := b.taskLocked(taskID)
 	t.regs = append(t.regs, r)
-	for _, h := range t.sockets {
-		if h.pending != 0 {
-			b.queueLocked(h)
-		}
-	}
+	b.queuePendingLocked(t)
 	b.mu.Unlock()
 	return func() {
 		b.mu.Lock()
@@ -348,8 +346,22 @@ func (b *Broker) RegisterTask(taskID string, fn func(*SocketActivityTriggerDetai
 		for i, x := range t.regs {
 			if x == r {
 				t.regs = append(t.regs[:i], t.regs[i+1:]...)
+				b.queuePendingLocked(t)
 				return
 			}
+		}
+	}
+}
+
+// queuePendingLocked queues t's sockets that have triggers to raise, if t
+// has a registration to raise them to. b.mu must be held.
+func (b *Broker) queuePendingLocked(t *task) {
+	if len(t.regs) == 0 {
+		return
+	}
+	for _, h := range t.sockets {
+		if h.pending != 0 {
+			b.queueLocked(h)
 		}
 	}
 }
@@ -400,14 +412,18 @@ func (b *Broker) dispatch() {
 		b.mu.Unlock()
 		for r := SocketActivity; r <= SocketClosed; r++ {
 			b.mu.Lock()
-			var fn func(*SocketActivityTriggerDetails)
+			var fn func(*SocketActivityTriggerDetails) bool
 			if t := b.tasks[h.taskID]; t != nil && len(t.regs) > 0 && !h.reclaimed && h.pending&(1<<r) != 0 {
 				fn = t.regs[len(t.regs)-1].fn
 				h.pending &^= 1 << r
 			}
 			b.mu.Unlock()
-			if fn != nil {
-				fn(&SocketActivityTriggerDetails{Reason: r, SocketInformation: h})
+			if fn != nil && !fn(&SocketActivityTriggerDetails{Reason: r, SocketInformation: h}) {
+				b.mu.Lock()
+				if !h.reclaimed {
+					h.pending |= 1 << r // for the next registration
+				}
+				b.mu.Unlock()
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 // task registers a task and collects its triggers on a channel.
 func task(t testing.TB, b *trigger.Broker, id string) <-chan *trigger.SocketActivityTriggerDetails {
 	ch := make(chan *trigger.SocketActivityTriggerDetails, 256)
-	t.Cleanup(b.RegisterTask(id, func(d *trigger.SocketActivityTriggerDetails) { ch <- d }))
+	t.Cleanup(b.RegisterTask(id, func(d *trigger.SocketActivityTriggerDetails) bool { ch <- d; return true }))
 	return ch
 }
 
@@ -341,6 +342,9 @@ func TestTransferDatagramSocket(t *testing.T) {
 		if h.Remote.String() != c.LocalAddr().String() {
 			t.Fatalf("datagram from %v, want %v", h.Remote, c.LocalAddr())
 		}
+		if a := h.Args(); string(a.Data()) != string(h.Data) || a.RemotePort() != strconv.Itoa(int(h.Remote.Port())) || !a.LocalAddr().IsLoopback() {
+			t.Fatalf("Args() = %q from %s to %v", a.Data(), a.RemotePort(), a.LocalAddr())
+		}
 	}
 	if len(got) != 3 || got[0] != "one" || got[1] != "two" || got[2] != "three" {
 		t.Fatalf("held datagrams %q; want the first 3 (the bound), in order", got)
@@ -364,7 +368,7 @@ func TestRegisterTask(t *testing.T) {
 	peer.Write([]byte("x"))
 	eventually(t, "the broker to read the byte", func() bool { return b.AllSockets("late")["s"].Buffered() > 0 })
 	old := make(chan *trigger.SocketActivityTriggerDetails, 8)
-	unregisterOld := b.RegisterTask("late", func(d *trigger.SocketActivityTriggerDetails) { old <- d })
+	unregisterOld := b.RegisterTask("late", func(d *trigger.SocketActivityTriggerDetails) bool { old <- d; return true })
 	recv(t, old, "the trigger held for a registration") // raised on registration
 	newer := task(t, b, "late")
 	peer.Write([]byte("y"))
@@ -372,6 +376,17 @@ func TestRegisterTask(t *testing.T) {
 	unregisterOld()
 	if len(old) != 0 {
 		t.Fatal("the older registration got a trigger the newer one took")
+	}
+
+	// A registration that does not take a trigger (its guest stops)
+	// leaves it for the next one.
+	refused := make(chan struct{}, 8)
+	unregisterRefusing := b.RegisterTask("late", func(*trigger.SocketActivityTriggerDetails) bool { refused <- struct{}{}; return false })
+	peer.Write([]byte("z"))
+	recv(t, refused, "the trigger, refused")
+	unregisterRefusing()
+	if d := recv(t, newer, "the refused trigger, raised again"); d.Reason != trigger.SocketActivity {
+		t.Fatalf("reason %v", d.Reason)
 	}
 }
 

@@ -346,3 +346,9 @@ func (h *SocketActivityInformation) keepAliveExpired(_, now time.Time) {
 		b.sched.schedule(&h.ka, now.Add(h.keepAlive))
 	}
 }
+
+// Args returns the datagram as the args of a MessageReceived event, for
+// owners that raise held datagrams through their usual handlers.
+func (d Datagram) Args() *sockets.DatagramSocketMessageReceivedEventArgs {
+	return sockets.NewDatagramSocketMessageReceivedEventArgs(d.Remote, d.Local, d.Data)
+}
