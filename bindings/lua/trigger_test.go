@@ -410,3 +410,100 @@ func TestLuaTransferErrors(t *testing.T) {
 	h.start(t, "errors.lua", transferErrorsScript, 1, nil)
 	h.out.wait(t, "errors ok")
 }
+
+// Two scripts hand one connection to each other by task id: a.lua
+// accepts it and transfers it to task "b"; b.lua, woken by the data that
+// arrives, echoes a fixed number of bytes and transfers it back to "a",
+// which echoes the rest. The client streams all along.
+const handA = `
+local net = require("netrun")
+local function echo(s)
+	pcall(function()
+		while true do
+			local data = s.InputStream:ReadAsync(4096):await()
+			if data == "" then break end
+			s.OutputStream:WriteAsync(data):await()
+		end
+	end)
+	s:Close()
+end
+net.SocketActivityTrigger:add(function(d)
+	local s = d.SocketInformation.StreamSocket
+	print("a: back " .. d.SocketInformation.Context.Data)
+	echo(s)
+end)
+local l = net.StreamSocketListener.new()
+l.ConnectionReceived:add(function(sender, args)
+	local s = args.Socket
+	local first = s.InputStream:ReadAsync(6, net.InputStreamOptions.None):await()
+	s.OutputStream:WriteAsync("a " .. first):await()
+	s:EnableTransferOwnership("b")
+	s:TransferOwnership("conn", "from a")
+end)
+l:BindEndpointAsync("127.0.0.1", "0"):await()
+print("listening " .. l.Information.LocalPort)
+`
+
+const handB = `
+local net = require("netrun")
+local N = {{N}}
+net.SocketActivityTrigger:add(function(d)
+	local s = d.SocketInformation.StreamSocket
+	print("b: got " .. d.SocketInformation.Context.Data)
+	local got = 0
+	while got < N do
+		local data = s.InputStream:ReadAsync(N - got):await()
+		if data == "" then return end
+		got = got + #data
+		s.OutputStream:WriteAsync(data):await()
+	end
+	s:EnableTransferOwnership("a")
+	s:TransferOwnership("conn", "from b")
+end)
+print("b ready")
+`
+
+func TestLuaTransferBetweenScripts(t *testing.T) {
+	h, _ := newBrokerHarness(t)
+	const n, total = 100_000, 300_000
+	h.start(t, "b.lua", strings.ReplaceAll(handB, "{{N}}", fmt.Sprint(n)), 1, nil)
+	h.out.wait(t, "b ready")
+	h.start(t, "a.lua", handA, 1, nil)
+	port := listeningPort(t, h.out.wait(t, "listening "))
+	c, err := net.Dial("tcp4", "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	c.Write([]byte("first\n"))
+	if line, _ := r.ReadString('\n'); line != "a first\n" {
+		t.Fatalf("got %q", line)
+	}
+	data := make([]byte, total)
+	for i := range data {
+		data[i] = byte(i*13 + i/256)
+	}
+	wrote := make(chan error, 1)
+	go func() {
+		for p := data; len(p) > 0; p = p[min(len(p), 1000):] {
+			if _, err := c.Write(p[:min(len(p), 1000)]); err != nil {
+				wrote <- err
+				return
+			}
+		}
+		wrote <- nil
+	}()
+	got := make([]byte, total)
+	if _, err := io.ReadFull(r, got); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(data) {
+		t.Fatal("bytes lost or reordered between the scripts")
+	}
+	h.out.wait(t, "b: got from a")
+	h.out.wait(t, "a: back from b")
+}
