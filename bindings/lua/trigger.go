@@ -181,7 +181,7 @@ var activityInfoClass = &class{
 		"Buffered": func(L *glua.LState, o any) glua.LValue { return glua.LNumber(o.(*lActivityInfo).h.Buffered()) },
 		"StreamSocket": func(L *glua.LState, o any) glua.LValue {
 			i := o.(*lActivityInfo)
-			return i.reclaim(L, trigger.KindStreamSocket, func() glua.LValue {
+			return i.reclaim(trigger.KindStreamSocket, func() glua.LValue {
 				s, err := i.h.StreamSocket()
 				if err != nil {
 					raiseError(L, err)
@@ -193,7 +193,7 @@ var activityInfoClass = &class{
 		},
 		"StreamSocketListener": func(L *glua.LState, o any) glua.LValue {
 			i := o.(*lActivityInfo)
-			return i.reclaim(L, trigger.KindStreamSocketListener, func() glua.LValue {
+			return i.reclaim(trigger.KindStreamSocketListener, func() glua.LValue {
 				ln, held, err := i.h.StreamSocketListener()
 				if err != nil {
 					raiseError(L, err)
@@ -205,7 +205,7 @@ var activityInfoClass = &class{
 		},
 		"DatagramSocket": func(L *glua.LState, o any) glua.LValue {
 			i := o.(*lActivityInfo)
-			return i.reclaim(L, trigger.KindDatagramSocket, func() glua.LValue {
+			return i.reclaim(trigger.KindDatagramSocket, func() glua.LValue {
 				d, held, err := i.h.DatagramSocket()
 				if err != nil {
 					raiseError(L, err)
@@ -223,10 +223,10 @@ var activityInfoClass = &class{
 }
 
 // reclaim returns the object a reclaim of kind made through this
-// information, making it with make on the first read.
-func (i *lActivityInfo) reclaim(L *glua.LState, kind trigger.SocketActivityKind, make func() glua.LValue) glua.LValue {
+// information, making it with mk on the first read.
+func (i *lActivityInfo) reclaim(kind trigger.SocketActivityKind, mk func() glua.LValue) glua.LValue {
 	if i.reclaimed == nil || i.h.SocketKind() != kind {
-		i.reclaimed = make() // a kind that does not match raises
+		i.reclaimed = mk() // a kind that does not match raises
 	}
 	return i.reclaimed
 }

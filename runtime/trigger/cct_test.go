@@ -2,8 +2,6 @@ package trigger_test
 
 import (
 	"context"
-	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -308,7 +306,7 @@ func TestControlChannelArguments(t *testing.T) {
 		t.Fatal("accessors")
 	}
 	c.Close()
-	if err := c.UsingTransport(sockets.NewStreamSocket()); !errors.Is(err, io.ErrClosedPipe) && socketerror.HResultOf(err) != socketerror.EClosed {
+	if err := c.UsingTransport(sockets.NewStreamSocket()); socketerror.HResultOf(err) != socketerror.EClosed {
 		t.Fatalf("UsingTransport after Close = %v", err)
 	}
 	b.Close()

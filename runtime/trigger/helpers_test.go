@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/netrun/netrun/runtime/networking"
-	"github.com/netrun/netrun/runtime/socketerror"
 	"github.com/netrun/netrun/runtime/sockets"
 	"github.com/netrun/netrun/runtime/trigger"
 )
@@ -115,13 +114,6 @@ func readString(t testing.TB, s *sockets.StreamSocket, n int) string {
 		t.Fatalf("Read(%d) = %d %q, %v", n, got, buf[:got], err)
 	}
 	return string(buf)
-}
-
-func wantHResult(t testing.TB, err error, h socketerror.HResult) {
-	t.Helper()
-	if got := socketerror.HResultOf(err); got != h {
-		t.Fatalf("HRESULT = %s, want %s (error: %v)", got, h, err)
-	}
 }
 
 // recv waits for a value on ch.
