@@ -319,26 +319,36 @@ func (ls *lStreamSocket) writeLocked(L *glua.LState, m, data string, flush bool)
 
 // writer sends the queued writes in order, until the queue is empty.
 func (ls *lStreamSocket) writer() []job {
-	v, out := ls.v, ls.s.OutputStream()
-	var started []job
-	for {
-		v.mu.Lock()
-		if len(ls.queue) == 0 {
-			ls.writing = false
-			v.mu.Unlock()
-			return started
-		}
-		w := ls.queue[0]
-		ls.queue[0] = queuedWrite{}
-		ls.queue = ls.queue[1:]
-		v.mu.Unlock()
+	out := ls.s.OutputStream()
+	return drainQueue(ls.v, &ls.queue, &ls.writing, func(w queuedWrite) []job {
 		if w.flush {
-			started = append(started, v.finish(w.op, trueResult, out.Flush(context.Background()))...)
-			continue
+			return ls.v.finish(w.op, trueResult, out.Flush(context.Background()))
 		}
 		n, err := out.Write(context.Background(), unsafeBytes(w.data))
 		total := glua.LNumber(w.sent + n)
-		started = append(started, v.finish(w.op, func(*glua.LState) []glua.LValue { return []glua.LValue{total} }, err)...)
+		return ls.v.finish(w.op, func(*glua.LState) []glua.LValue { return []glua.LValue{total} }, err)
+	})
+}
+
+// drainQueue is a socket's writer job: it takes the queue's items in
+// order under the state's lock and runs send on each off it, until the
+// queue is empty; then it clears *busy, under the lock, so that the next
+// write starts a new writer. It returns the jobs the completions started.
+func drainQueue[T any](v *vm, queue *[]T, busy *bool, send func(T) []job) []job {
+	var started []job
+	for {
+		v.mu.Lock()
+		if len(*queue) == 0 {
+			*busy = false
+			v.mu.Unlock()
+			return started
+		}
+		w := (*queue)[0]
+		var zero T
+		(*queue)[0] = zero // the slice's array must not keep the data alive
+		*queue = (*queue)[1:]
+		v.mu.Unlock()
+		started = append(started, send(w)...)
 	}
 }
 

@@ -156,28 +156,14 @@ func (l *lWebSocket) sendLocked(L *glua.LState, m string, data string, kind wsWr
 
 // writer sends the queued writes in order, until the queue is empty.
 func (l *lWebSocket) writer() []job {
-	v := l.v
-	var started []job
-	for {
-		v.mu.Lock()
-		if len(l.queue) == 0 {
-			l.writing = false
-			v.mu.Unlock()
-			return started
-		}
-		w := l.queue[0]
-		l.queue[0] = wsWrite{}
-		l.queue = l.queue[1:]
-		v.mu.Unlock()
+	return drainQueue(l.v, &l.queue, &l.writing, func(w wsWrite) []job {
 		n, err := l.write(w)
-		res := glua.LNumber(n)
-		started = append(started, v.finish(w.op, func(*glua.LState) []glua.LValue {
-			if w.kind == wsFlush {
-				return []glua.LValue{glua.LTrue}
-			}
-			return []glua.LValue{res}
-		}, err)...)
-	}
+		res := glua.LValue(glua.LNumber(n))
+		if w.kind == wsFlush {
+			res = glua.LTrue
+		}
+		return l.v.finish(w.op, func(*glua.LState) []glua.LValue { return []glua.LValue{res} }, err)
+	})
 }
 
 // write performs one queued write off the state's lock.
