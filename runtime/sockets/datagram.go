@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/netrun/netrun/internal/fifo"
 	"github.com/netrun/netrun/runtime/event"
 	"github.com/netrun/netrun/runtime/networking"
 	"github.com/netrun/netrun/runtime/socketerror"
@@ -102,7 +103,7 @@ type DatagramSocket struct {
 	closeCtx        context.Context // done once Close has begun
 	closeNow        context.CancelFunc
 
-	setup fifoLock // serialises binds and connects, so an implicit bind happens once
+	setup fifo.Lock // serialises binds and connects, so an implicit bind happens once
 
 	mu        sync.Mutex // guards the fields below, and ctl's settings
 	state     datagramState
@@ -113,7 +114,7 @@ type DatagramSocket struct {
 
 	loops     eventLoops                     // the receive goroutine
 	remote    atomic.Pointer[netip.AddrPort] // set once by Connect, unmapped
-	writeLock fifoLock                       // writes and flushes queue on it
+	writeLock fifo.Lock                      // writes and flushes queue on it
 	closing   atomic.Bool                    // Close has begun
 	cancelGen atomic.Uint64                  // incremented by CancelIO
 	refused   atomic.Uint64                  // datagrams dropped because the Guard refused their sender
@@ -220,10 +221,10 @@ func (d *DatagramSocket) bindExplicit(ctx context.Context, op string, host *netw
 	if err := d.env.check(Inbound, local.Addr()); err != nil {
 		return socketerror.New(op, local.String(), err)
 	}
-	if err := d.setup.lock(ctx); err != nil {
+	if err := d.setup.Lock(ctx); err != nil {
 		return d.setupError(ctx, op, "", err)
 	}
-	defer d.setup.unlock()
+	defer d.setup.Unlock()
 	return d.bindLocked(ctx, op, local)
 }
 
@@ -346,10 +347,10 @@ func (d *DatagramSocket) connect(ctx context.Context, op string, pair networking
 	if err != nil {
 		return err
 	}
-	if err := d.setup.lock(ctx); err != nil {
+	if err := d.setup.Lock(ctx); err != nil {
 		return d.setupError(ctx, op, "", err)
 	}
-	defer d.setup.unlock()
+	defer d.setup.Unlock()
 	if d.closing.Load() {
 		return socketerror.Closed(op)
 	}
@@ -429,10 +430,10 @@ func (d *DatagramSocket) getOutputStream(ctx context.Context, op string, pair ne
 	if err != nil {
 		return nil, err
 	}
-	if err := d.setup.lock(ctx); err != nil {
+	if err := d.setup.Lock(ctx); err != nil {
 		return nil, d.setupError(ctx, op, "", err)
 	}
-	defer d.setup.unlock()
+	defer d.setup.Unlock()
 	if err := d.ensureBoundLocked(ctx, op, pair); err != nil {
 		return nil, err
 	}
@@ -679,10 +680,10 @@ func (d *DatagramSocket) CancelIO(ctx context.Context) error {
 	if conn != nil {
 		conn.SetWriteDeadline(aLongTimeAgo)
 	}
-	if err := d.writeLock.lock(ctx); err != nil {
+	if err := d.writeLock.Lock(ctx); err != nil {
 		return ctxError(ctx, op, "", err)
 	}
-	defer d.writeLock.unlock()
+	defer d.writeLock.Unlock()
 	if conn != nil && !d.closing.Load() {
 		conn.SetWriteDeadline(time.Time{})
 	}
@@ -725,10 +726,10 @@ func (o *DatagramOutputStream) Write(ctx context.Context, p []byte) (int, error)
 	const op = "DatagramSocket.OutputStream.Write"
 	d := o.d
 	gen := d.cancelGen.Load()
-	if err := d.writeLock.lock(ctx); err != nil {
+	if err := d.writeLock.Lock(ctx); err != nil {
 		return 0, ctxError(ctx, op, o.label, err)
 	}
-	defer d.writeLock.unlock()
+	defer d.writeLock.Unlock()
 	d.mu.Lock()
 	conn, st := d.conn, d.state
 	d.mu.Unlock()
@@ -764,10 +765,10 @@ func (o *DatagramOutputStream) Write(ctx context.Context, p []byte) (int, error)
 func (o *DatagramOutputStream) TryWrite(p []byte) (int, bool, error) {
 	const op = "DatagramSocket.OutputStream.TryWrite"
 	d := o.d
-	if !d.writeLock.tryLock() {
+	if !d.writeLock.TryLock() {
 		return 0, false, nil
 	}
-	defer d.writeLock.unlock()
+	defer d.writeLock.Unlock()
 	d.mu.Lock()
 	raw, conn, st := d.raw, d.conn, d.state
 	d.mu.Unlock()
@@ -816,10 +817,10 @@ func (o *DatagramOutputStream) TryWrite(p []byte) (int, bool, error) {
 func (o *DatagramOutputStream) Flush(ctx context.Context) error {
 	const op = "DatagramSocket.OutputStream.Flush"
 	d := o.d
-	if err := d.writeLock.lock(ctx); err != nil {
+	if err := d.writeLock.Lock(ctx); err != nil {
 		return ctxError(ctx, op, o.label, err)
 	}
-	defer d.writeLock.unlock()
+	defer d.writeLock.Unlock()
 	if d.closing.Load() {
 		return socketerror.Closed(op)
 	}

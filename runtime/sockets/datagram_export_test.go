@@ -40,16 +40,14 @@ func (d *DatagramSocket) Refused() uint64 { return d.refused.Load() }
 // HoldWrites takes the socket's write queue, so that writes issued
 // meanwhile wait, and returns the function that lets them go.
 func (d *DatagramSocket) HoldWrites() (release func()) {
-	if err := d.writeLock.lock(context.Background()); err != nil {
+	if err := d.writeLock.Lock(context.Background()); err != nil {
 		panic(err)
 	}
-	return d.writeLock.unlock
+	return d.writeLock.Unlock
 }
 
 // WritesIssued returns how many writes, flushes and CancelIO calls have
 // reached the write queue.
 func (d *DatagramSocket) WritesIssued() int {
-	d.writeLock.mu.Lock()
-	defer d.writeLock.mu.Unlock()
-	return int(d.writeLock.entered)
+	return int(d.writeLock.Entered())
 }

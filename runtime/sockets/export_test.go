@@ -36,16 +36,12 @@ func (l *StreamSocketListener) SockoptInt(level, opt int) (int, error) {
 // WritesIssued returns how many writes and flushes have reached the write
 // queue.
 func (s *StreamSocket) WritesIssued() int {
-	s.writeLock.mu.Lock()
-	defer s.writeLock.mu.Unlock()
-	return int(s.writeLock.entered)
+	return int(s.writeLock.Entered())
 }
 
 // ReadPending reports whether a read holds the read lock.
 func (s *StreamSocket) ReadPending() bool {
-	s.readLock.mu.Lock()
-	defer s.readLock.mu.Unlock()
-	return s.readLock.held
+	return s.readLock.Held()
 }
 
 // Unread returns the bytes waiting in the kernel's receive queue.

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/netrun/netrun/internal/fifo"
 	"github.com/netrun/netrun/runtime/socketerror"
 )
 
@@ -36,7 +37,7 @@ func (in *InputStream) Read(ctx context.Context, p []byte, opts InputStreamOptio
 	if err != nil {
 		return 0, err
 	}
-	defer s.readLock.unlock()
+	defer s.readLock.Unlock()
 	n := 0
 	if len(s.unread) > 0 {
 		n = s.takeUnread(p)
@@ -93,7 +94,7 @@ func (in *InputStream) ReadBuffer(ctx context.Context, count int, opts InputStre
 	if err != nil {
 		return nil, err
 	}
-	defer s.readLock.unlock()
+	defer s.readLock.Unlock()
 	if b := s.unreadBuffer(count); b != nil {
 		return b, nil
 	}
@@ -130,7 +131,7 @@ func (out *OutputStream) Write(ctx context.Context, p []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer s.writeLock.unlock()
+	defer s.writeLock.Unlock()
 	stop := s.watch(ctx, conn, true)
 	n, err := conn.Write(p)
 	stop(gen)
@@ -152,10 +153,10 @@ func (out *OutputStream) TryWrite(p []byte) (int, bool, error) {
 	if len(p) == 0 {
 		return 0, true, nil
 	}
-	if !s.writeLock.tryLock() {
+	if !s.writeLock.TryLock() {
 		return 0, false, nil
 	}
-	defer s.writeLock.unlock()
+	defer s.writeLock.Unlock()
 	gen := s.cancelGen.Load()
 	_, tc, err := s.ioConn(op, gen)
 	if err != nil {
@@ -201,10 +202,10 @@ func (s *StreamSocket) rawWriteFD(fd uintptr) bool {
 func (out *OutputStream) Flush(ctx context.Context) error {
 	const op = "StreamSocket.OutputStream.Flush"
 	s := out.s
-	if err := s.writeLock.lock(ctx); err != nil {
+	if err := s.writeLock.Lock(ctx); err != nil {
 		return ctxError(ctx, op, "", err)
 	}
-	defer s.writeLock.unlock()
+	defer s.writeLock.Unlock()
 	_, _, err := s.ioConn(op, s.cancelGen.Load())
 	return err
 }
@@ -212,14 +213,14 @@ func (out *OutputStream) Flush(ctx context.Context) error {
 // begin starts a read or a write: it notes the CancelIO generation, takes
 // its turn on l, and returns the connection as ioConn does. On error l is
 // not held; otherwise the caller must unlock it.
-func (s *StreamSocket) begin(ctx context.Context, op string, l *fifoLock) (net.Conn, bool, uint64, error) {
+func (s *StreamSocket) begin(ctx context.Context, op string, l *fifo.Lock) (net.Conn, bool, uint64, error) {
 	gen := s.cancelGen.Load()
-	if err := l.lock(ctx); err != nil {
+	if err := l.Lock(ctx); err != nil {
 		return nil, false, gen, ctxError(ctx, op, "", err)
 	}
 	conn, tc, err := s.ioConn(op, gen)
 	if err != nil {
-		l.unlock()
+		l.Unlock()
 		return nil, false, gen, err
 	}
 	return conn, tc, gen, nil
@@ -313,7 +314,7 @@ func (in *InputStream) ReadBufferIdle(count int, idle time.Duration) (*Buffer, e
 	if err != nil {
 		return nil, err
 	}
-	defer s.readLock.unlock()
+	defer s.readLock.Unlock()
 	if b := s.unreadBuffer(count); b != nil {
 		return b, nil
 	}

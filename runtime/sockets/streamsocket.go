@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/netrun/netrun/internal/fifo"
 	"github.com/netrun/netrun/runtime/networking"
 	"github.com/netrun/netrun/runtime/socketerror"
 )
@@ -83,8 +84,8 @@ type StreamSocket struct {
 	raw           syscall.RawConn
 	tlsConn       *tls.Conn
 
-	readLock  fifoLock
-	writeLock fifoLock
+	readLock  fifo.Lock
+	writeLock fifo.Lock
 	unread    []byte        // bytes Unread put before the connection's; guarded by readLock
 	closing   atomic.Bool   // Close has begun
 	cancelGen atomic.Uint64 // incremented by CancelIO
@@ -581,10 +582,10 @@ func (s *StreamSocket) NetConn() (net.Conn, error) {
 	}
 	// Bytes put back by Unread come first. A read in progress holds the
 	// read lock, and then whatever it takes is its own.
-	if s.readLock.tryLock() {
+	if s.readLock.TryLock() {
 		p := s.unread
 		s.unread = nil
-		s.readLock.unlock()
+		s.readLock.Unlock()
 		if len(p) > 0 {
 			return &prefixConn{Conn: s.conn, p: p}, nil
 		}
@@ -595,19 +596,19 @@ func (s *StreamSocket) NetConn() (net.Conn, error) {
 // lockStreams takes its turn on both the read and the write queue, so that
 // every read and write issued before it has returned.
 func (s *StreamSocket) lockStreams(ctx context.Context, op string) error {
-	if err := s.readLock.lock(ctx); err != nil {
+	if err := s.readLock.Lock(ctx); err != nil {
 		return ctxError(ctx, op, "", err)
 	}
-	if err := s.writeLock.lock(ctx); err != nil {
-		s.readLock.unlock()
+	if err := s.writeLock.Lock(ctx); err != nil {
+		s.readLock.Unlock()
 		return ctxError(ctx, op, "", err)
 	}
 	return nil
 }
 
 func (s *StreamSocket) unlockStreams() {
-	s.writeLock.unlock()
-	s.readLock.unlock()
+	s.writeLock.Unlock()
+	s.readLock.Unlock()
 }
 
 // Close closes the socket: pending reads end with OperationAborted, writes
@@ -632,7 +633,7 @@ func (s *StreamSocket) Close() error {
 	}
 	conn.SetReadDeadline(aLongTimeAgo)
 	ctx, cancel := context.WithTimeout(context.Background(), closeGrace)
-	err := s.writeLock.lock(ctx)
+	err := s.writeLock.Lock(ctx)
 	cancel()
 	if err != nil {
 		// A write is stuck behind a peer that does not read: abort.
@@ -641,7 +642,7 @@ func (s *StreamSocket) Close() error {
 		return nil
 	}
 	conn.Close()
-	s.writeLock.unlock()
+	s.writeLock.Unlock()
 	return nil
 }
 

@@ -20,10 +20,10 @@ func (in *InputStream) Unread(ctx context.Context, p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
-	if err := s.readLock.lock(ctx); err != nil {
+	if err := s.readLock.Lock(ctx); err != nil {
 		return ctxError(ctx, op, "", err)
 	}
-	defer s.readLock.unlock()
+	defer s.readLock.Unlock()
 	if _, _, err := s.ioConn(op, s.cancelGen.Load()); err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/netrun/netrun/internal/fifo"
 	"github.com/netrun/netrun/runtime/event"
 	"github.com/netrun/netrun/runtime/socketerror"
 	"github.com/netrun/netrun/runtime/sockets"
@@ -64,8 +65,8 @@ type conn struct {
 	ended    chan struct{} // closed when the reader has seen the end
 	inbox    chan *chunk   // stream classes: received bytes, closed at the end
 
-	sendLock fifoLock // the send queue; guards frag
-	frag     struct { // a message being sent frame by frame
+	sendLock fifo.Lock // the send queue; guards frag
+	frag     struct {  // a message being sent frame by frame
 		open   bool
 		isText bool
 		text   utf8Stream
@@ -75,7 +76,7 @@ type conn struct {
 	local         atomic.Pointer[ClosedEventArgs] // the close this side began
 	closeReceived atomic.Bool                     // the peer's close frame ended the connection
 	inErr         error                           // why the inbox closed; set before it closes
-	readLock      fifoLock                        // stream classes: the read queue; guards cur
+	readLock      fifo.Lock                       // stream classes: the read queue; guards cur
 	cur           *chunk                          // the chunk being read
 	loops         loops                           // the reader and the pong ticker
 
@@ -151,10 +152,10 @@ func (c *conn) send(ctx context.Context, op string, typ SocketMessageType, p []b
 	if typ == Utf8 && !utf8.Valid(p) {
 		return socketerror.InvalidArg(op, "data", "is not valid UTF-8, which a Utf8 message must be")
 	}
-	if err := c.sendLock.lock(ctx); err != nil {
+	if err := c.sendLock.Lock(ctx); err != nil {
 		return c.ctxError(ctx, op, err)
 	}
-	defer c.sendLock.unlock()
+	defer c.sendLock.Unlock()
 	if c.closing() {
 		return socketerror.Closed(op)
 	}
@@ -177,10 +178,10 @@ func (c *conn) send(ctx context.Context, op string, typ SocketMessageType, p []b
 // own (control) frames. The library writes no data frame meanwhile: its
 // data messages are all sent under sendLock, which this holds.
 func (c *conn) sendFrame(ctx context.Context, op string, typ SocketMessageType, p []byte, final bool) (int, error) {
-	if err := c.sendLock.lock(ctx); err != nil {
+	if err := c.sendLock.Lock(ctx); err != nil {
 		return 0, c.ctxError(ctx, op, err)
 	}
-	defer c.sendLock.unlock()
+	defer c.sendLock.Unlock()
 	if c.closing() {
 		return 0, socketerror.Closed(op)
 	}
@@ -228,10 +229,10 @@ func (c *conn) sendFrame(ctx context.Context, op string, typ SocketMessageType, 
 
 // flush returns once every send issued before it has completed.
 func (c *conn) flush(ctx context.Context, op string) error {
-	if err := c.sendLock.lock(ctx); err != nil {
+	if err := c.sendLock.Lock(ctx); err != nil {
 		return c.ctxError(ctx, op, err)
 	}
-	c.sendLock.unlock()
+	c.sendLock.Unlock()
 	if c.closing() {
 		return socketerror.Closed(op)
 	}

@@ -226,10 +226,10 @@ func (c *conn) read(ctx context.Context, op string, p []byte, opts sockets.Input
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if err := c.readLock.lock(ctx); err != nil {
+	if err := c.readLock.Lock(ctx); err != nil {
 		return 0, c.ctxError(ctx, op, err)
 	}
-	defer c.readLock.unlock()
+	defer c.readLock.Unlock()
 	if c.closing() {
 		return 0, socketerror.Closed(op)
 	}
