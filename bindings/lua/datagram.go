@@ -55,18 +55,7 @@ func datagramModule(v *vm, L *glua.LState) *glua.LTable {
 		L.Push(v.newDatagram(L).ud)
 		return 1
 	}))
-	t.RawSetString("GetEndpointPairsAsync", L.NewFunction(func(L *glua.LState) int {
-		const m = "DatagramSocket.GetEndpointPairsAsync"
-		host := argHostName(L, 1, m, "remoteHostName")
-		service := argString(L, 2, m, "remoteServiceName")
-		sort := networking.HostNameSortOptions(optInt(L, 3, m, "sortOptions", 0, 2, 0))
-		op := v.startCtxLocked(L, m, func(ctx context.Context) (func(*glua.LState) []glua.LValue, error) {
-			pairs, err := v.env.GetDatagramEndpointPairs(ctx, host, service, sort)
-			return func(L *glua.LState) []glua.LValue { return []glua.LValue{endpointPairsValue(L, pairs)} }, err
-		})
-		L.Push(op.ud)
-		return 1
-	}))
+	t.RawSetString("GetEndpointPairsAsync", getEndpointPairsFunc(v, L, "DatagramSocket.GetEndpointPairsAsync", v.env.GetDatagramEndpointPairs))
 	return t
 }
 

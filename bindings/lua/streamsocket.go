@@ -71,19 +71,26 @@ func streamSocketModule(v *vm, L *glua.LState) *glua.LTable {
 		L.Push(v.newStreamSocket(L, v.env.NewStreamSocket()).ud)
 		return 1
 	}))
-	t.RawSetString("GetEndpointPairsAsync", L.NewFunction(func(L *glua.LState) int {
-		const m = "StreamSocket.GetEndpointPairsAsync"
+	t.RawSetString("GetEndpointPairsAsync", getEndpointPairsFunc(v, L, "StreamSocket.GetEndpointPairsAsync", v.env.GetEndpointPairs))
+	return t
+}
+
+// getEndpointPairsFunc is a class's static GetEndpointPairsAsync(host,
+// service [, sortOptions]) over get, the runtime's look-up for the
+// class's protocol.
+func getEndpointPairsFunc(v *vm, L *glua.LState, m string,
+	get func(context.Context, *networking.HostName, string, networking.HostNameSortOptions) ([]networking.EndpointPair, error)) *glua.LFunction {
+	return L.NewFunction(func(L *glua.LState) int {
 		host := argHostName(L, 1, m, "remoteHostName")
 		service := argString(L, 2, m, "remoteServiceName")
 		sort := networking.HostNameSortOptions(optInt(L, 3, m, "sortOptions", 0, 2, 0))
 		op := v.startCtxLocked(L, m, func(ctx context.Context) (func(*glua.LState) []glua.LValue, error) {
-			pairs, err := v.env.GetEndpointPairs(ctx, host, service, sort)
+			pairs, err := get(ctx, host, service, sort)
 			return func(L *glua.LState) []glua.LValue { return []glua.LValue{endpointPairsValue(L, pairs)} }, err
 		})
 		L.Push(op.ud)
 		return 1
-	}))
-	return t
+	})
 }
 
 // argProtection returns argument n as a SocketProtectionLevel.
