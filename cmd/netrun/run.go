@@ -120,7 +120,7 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		if err != nil {
 			return fmt.Errorf("finding the netrun binary for first-party plugins: %w", err)
 		}
-		runner = pluginhost.New(pluginhost.Options{Logger: log, Executable: exe, FirstParty: firstPartyNames()})
+		runner = pluginhost.New(pluginhost.Options{Logger: log, Executable: exe, FirstParty: firstPartyNames(), Broker: broker})
 	}
 	opts := host.Options{Config: cfg, Paths: paths, Allow: caps, Workers: workers, Scripts: engine, Broker: broker, Logger: log}
 	if runner != nil {

@@ -97,9 +97,17 @@ func (i *instance) handle(c *pluginv1.Command) {
 	case *pluginv1.Command_CancelIo:
 		i.cancelIO(ctx, o, cmd.CancelIo.Socket)
 	case *pluginv1.Command_TransferOwnership:
-		i.transferOwnership(o, cmd.TransferOwnership)
+		if cmd.TransferOwnership.HandOver {
+			i.handOver(ctx, o, cmd.TransferOwnership)
+		} else {
+			i.transferOwnership(o, cmd.TransferOwnership)
+		}
 	case *pluginv1.Command_Reclaim:
-		i.reclaim(o, cmd.Reclaim.Socket)
+		if cmd.Reclaim.SocketId != "" {
+			i.reclaimHeld(o, cmd.Reclaim.SocketId)
+		} else {
+			i.reclaim(o, cmd.Reclaim.Socket)
+		}
 	default:
 		i.finish(o, invalid("plugin protocol", "command %s is not supported by this host", commandName(c)))
 	}

@@ -58,6 +58,9 @@ type instance struct {
 	cause   error
 	sockets map[uint64]*hsocket // the sockets the instance owns
 	ops     map[uint64]*op      // operations in flight
+	// unregister ends the instance's SocketActivityTrigger registration
+	// with the runtime broker; nil if none.
+	unregister func()
 }
 
 // op is an operation in flight, which Cancel can end.
@@ -89,6 +92,7 @@ func (i *instance) open() error {
 		Instance:        uint32(i.n),
 		MaxPayload:      uint32(i.sv.r.opts.MaxPayload),
 		Transferred:     i.sv.broker.list(),
+		Held:            i.held(),
 	}
 	if caps, ok := i.sv.env.Guard.(isolation.Capabilities); ok {
 		hello.Capabilities = caps.Names()
@@ -100,6 +104,7 @@ func (i *instance) open() error {
 	i.sv.goFunc(i.sender)
 	i.sv.goFunc(i.receiver)
 	i.sv.goFunc(i.pinger)
+	i.registerTask()
 	i.sv.goFunc(func() {
 		select {
 		case <-i.conn.Exited.Done():
@@ -167,7 +172,12 @@ func (i *instance) cleanup() {
 	ops := i.ops
 	i.sockets, i.ops = map[uint64]*hsocket{}, map[uint64]*op{}
 	i.queue = nil
+	unregister := i.unregister
+	i.unregister = nil
 	i.mu.Unlock()
+	if unregister != nil {
+		unregister()
+	}
 	for _, o := range ops {
 		o.cancel()
 	}
@@ -189,13 +199,14 @@ func (i *instance) cleanup() {
 }
 
 // post queues ev for the plugin. It never blocks; a plugin that lets
-// more than MaxQueued bytes wait is killed.
-func (i *instance) post(ev *pluginv1.Event) {
+// more than MaxQueued bytes wait is killed. It reports false if the
+// session has ended and ev was dropped.
+func (i *instance) post(ev *pluginv1.Event) bool {
 	size := eventSize(ev)
 	i.mu.Lock()
 	if i.done {
 		i.mu.Unlock()
-		return
+		return false
 	}
 	i.queue = append(i.queue, ev)
 	i.queued += size
@@ -207,11 +218,12 @@ func (i *instance) post(ev *pluginv1.Event) {
 	if over {
 		i.log.Error("plugin does not read its events; killing it", "queued_bytes", i.sv.r.opts.MaxQueued)
 		i.end(fmt.Errorf("more than %d bytes of events waited for the plugin", i.sv.r.opts.MaxQueued))
-		return
+		return false
 	}
 	if !i.batching.Load() {
 		i.signal()
 	}
+	return true
 }
 
 // signal wakes the sender.

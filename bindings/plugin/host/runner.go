@@ -12,6 +12,7 @@ import (
 
 	rthost "github.com/netrun/netrun/runtime/host"
 	"github.com/netrun/netrun/runtime/sockets"
+	"github.com/netrun/netrun/runtime/trigger"
 )
 
 // Defaults for Options left zero.
@@ -66,6 +67,13 @@ type Options struct {
 	// MaxBuffered is how many bytes the broker reads ahead per
 	// transferred stream socket while the plugin is away.
 	MaxBuffered int
+	// Broker is the host's socket broker, shared with the Lua engine:
+	// a plugin's TransferOwnership with hand_over transfers through it,
+	// its Reclaim{socket_id} reclaims from it, and every instance is
+	// registered as the SocketActivityTrigger task named as the plugin.
+	// nil leaves plugins with their own restart broker only. The caller
+	// closes it, after the plugins have stopped.
+	Broker *trigger.Broker
 	// Observe, if set, is told of each plugin's lifecycle and sockets
 	// (tests and the admin API watch it). It is called synchronously and
 	// must return quickly.

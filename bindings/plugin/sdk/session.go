@@ -53,6 +53,8 @@ type session struct {
 	sinks   map[uint64]sink // listeners and datagram sockets, by socket id
 	ended   bool
 	sending bool // a goroutine is in drain
+
+	acts activityQueue // SocketActivity events, for Host.SocketActivity
 }
 
 // call is one operation in flight.
@@ -85,6 +87,7 @@ func newSession(stream grpc.BidiStreamingServer[pluginv1.HostMessage, pluginv1.P
 		wake:      make(chan struct{}, 1),
 		hello:     hello,
 		pending:   map[uint64]*call{},
+		acts:      activityQueue{wake: make(chan struct{}, 1)},
 		sinks:     map[uint64]sink{},
 	}
 }
@@ -295,6 +298,8 @@ func (s *session) dispatch(ev *pluginv1.Event) {
 		s.log.Error("the host rejected a command", "op", e.ProtocolError.Op, "err", e.ProtocolError.Message)
 		s.complete(&pluginv1.Completion{Op: e.ProtocolError.Op, Result: &pluginv1.Completion_Error{Error: &pluginv1.Error{
 			Hresult: uint32(socketerror.EInvalidArg), Op: "plugin protocol", Message: e.ProtocolError.Message}}})
+	case *pluginv1.Event_SocketActivity:
+		s.acts.push(e.SocketActivity)
 	case *pluginv1.Event_Hello:
 		s.log.Error("the host sent a second Hello; ignored")
 	default:

@@ -55,7 +55,9 @@ type StreamSocket struct {
 		inflight bool
 		acked    uint64        // consumed as last sent to the host
 		wake     chan struct{} // capacity 1: the state changed
+		handing  bool          // TransferToBroker stops the read-ahead
 	}
+	taskID string // EnableTransferOwnership's; guarded by mu
 }
 
 // Read-ahead sizes: each read asks for up to readAheadSize bytes, and the
@@ -264,7 +266,7 @@ func (in *InputStream) Read(ctx context.Context, p []byte, opts sockets.InputStr
 // readAheadLocked sends a StreamRead unless one is in flight, the stream
 // has ended or failed, or enough is buffered. s.rd.mu must be held.
 func (s *StreamSocket) readAheadLocked() {
-	if s.rd.inflight || s.rd.eof || s.rd.err != nil || len(s.rd.buf) >= maxReadAhead {
+	if s.rd.inflight || s.rd.handing || s.rd.eof || s.rd.err != nil || len(s.rd.buf) >= maxReadAhead {
 		return
 	}
 	s.mu.Lock()

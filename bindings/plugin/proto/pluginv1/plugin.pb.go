@@ -104,6 +104,63 @@ func (SocketKind) EnumDescriptor() ([]byte, []int) {
 	return file_plugin_proto_rawDescGZIP(), []int{0}
 }
 
+// SocketActivityReason is why a SocketActivity was raised, numbered as
+// WinRT's SocketActivityTriggerReason.
+type SocketActivityReason int32
+
+const (
+	SocketActivityReason_SOCKET_ACTIVITY_REASON_NONE                     SocketActivityReason = 0
+	SocketActivityReason_SOCKET_ACTIVITY_REASON_SOCKET_ACTIVITY          SocketActivityReason = 1
+	SocketActivityReason_SOCKET_ACTIVITY_REASON_CONNECTION_ACCEPTED      SocketActivityReason = 2
+	SocketActivityReason_SOCKET_ACTIVITY_REASON_KEEP_ALIVE_TIMER_EXPIRED SocketActivityReason = 3
+	SocketActivityReason_SOCKET_ACTIVITY_REASON_SOCKET_CLOSED            SocketActivityReason = 4
+)
+
+// Enum value maps for SocketActivityReason.
+var (
+	SocketActivityReason_name = map[int32]string{
+		0: "SOCKET_ACTIVITY_REASON_NONE",
+		1: "SOCKET_ACTIVITY_REASON_SOCKET_ACTIVITY",
+		2: "SOCKET_ACTIVITY_REASON_CONNECTION_ACCEPTED",
+		3: "SOCKET_ACTIVITY_REASON_KEEP_ALIVE_TIMER_EXPIRED",
+		4: "SOCKET_ACTIVITY_REASON_SOCKET_CLOSED",
+	}
+	SocketActivityReason_value = map[string]int32{
+		"SOCKET_ACTIVITY_REASON_NONE":                     0,
+		"SOCKET_ACTIVITY_REASON_SOCKET_ACTIVITY":          1,
+		"SOCKET_ACTIVITY_REASON_CONNECTION_ACCEPTED":      2,
+		"SOCKET_ACTIVITY_REASON_KEEP_ALIVE_TIMER_EXPIRED": 3,
+		"SOCKET_ACTIVITY_REASON_SOCKET_CLOSED":            4,
+	}
+)
+
+func (x SocketActivityReason) Enum() *SocketActivityReason {
+	p := new(SocketActivityReason)
+	*p = x
+	return p
+}
+
+func (x SocketActivityReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SocketActivityReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_plugin_proto_enumTypes[1].Descriptor()
+}
+
+func (SocketActivityReason) Type() protoreflect.EnumType {
+	return &file_plugin_proto_enumTypes[1]
+}
+
+func (x SocketActivityReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SocketActivityReason.Descriptor instead.
+func (SocketActivityReason) EnumDescriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{1}
+}
+
 // HostMessage is one batch of events, in the order they happened.
 type HostMessage struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -417,6 +474,7 @@ type Event struct {
 	//	*Event_Ping
 	//	*Event_Shutdown
 	//	*Event_ProtocolError
+	//	*Event_SocketActivity
 	Event         isEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -522,6 +580,15 @@ func (x *Event) GetProtocolError() *ProtocolError {
 	return nil
 }
 
+func (x *Event) GetSocketActivity() *SocketActivity {
+	if x != nil {
+		if x, ok := x.Event.(*Event_SocketActivity); ok {
+			return x.SocketActivity
+		}
+	}
+	return nil
+}
+
 type isEvent_Event interface {
 	isEvent_Event()
 }
@@ -554,6 +621,10 @@ type Event_ProtocolError struct {
 	ProtocolError *ProtocolError `protobuf:"bytes,7,opt,name=protocol_error,json=protocolError,proto3,oneof"`
 }
 
+type Event_SocketActivity struct {
+	SocketActivity *SocketActivity `protobuf:"bytes,8,opt,name=socket_activity,json=socketActivity,proto3,oneof"`
+}
+
 func (*Event_Hello) isEvent_Event() {}
 
 func (*Event_Completion) isEvent_Event() {}
@@ -567,6 +638,8 @@ func (*Event_Ping) isEvent_Event() {}
 func (*Event_Shutdown) isEvent_Event() {}
 
 func (*Event_ProtocolError) isEvent_Event() {}
+
+func (*Event_SocketActivity) isEvent_Event() {}
 
 // Hello is always the first event of a session.
 type Hello struct {
@@ -586,7 +659,12 @@ type Hello struct {
 	// transferred are the sockets that an earlier instance of the plugin
 	// transferred with TransferOwnership and that the host kept for it.
 	// The plugin takes each back with Reclaim.
-	Transferred   []*TransferredSocket `protobuf:"bytes,6,rep,name=transferred,proto3" json:"transferred,omitempty"`
+	Transferred []*TransferredSocket `protobuf:"bytes,6,rep,name=transferred,proto3" json:"transferred,omitempty"`
+	// held are the sockets the host's socket broker (runtime/trigger) holds
+	// for the plugin's task id when the session starts, whoever transferred
+	// them (reason is NONE). The plugin takes each back with Reclaim
+	// {socket_id}.
+	Held          []*SocketActivity `protobuf:"bytes,7,rep,name=held,proto3" json:"held,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -663,6 +741,109 @@ func (x *Hello) GetTransferred() []*TransferredSocket {
 	return nil
 }
 
+func (x *Hello) GetHeld() []*SocketActivity {
+	if x != nil {
+		return x.Held
+	}
+	return nil
+}
+
+// SocketActivity is WinRT's SocketActivityTrigger raised for the plugin:
+// the host's socket broker holds socket_id for the plugin's task id (its
+// name) and something happened on it. Every instance is registered for
+// the plugin's task from the start of its session; triggers raised while
+// no instance runs wait for the next one. The plugin takes the socket with
+// Reclaim{socket_id}.
+type SocketActivity struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Reason SocketActivityReason   `protobuf:"varint,1,opt,name=reason,proto3,enum=netrun.plugin.v1.SocketActivityReason" json:"reason,omitempty"`
+	// socket_id is the id given to TransferOwnership (by a plugin or a
+	// script): the broker's id, not a plugin socket id.
+	SocketId string     `protobuf:"bytes,2,opt,name=socket_id,json=socketId,proto3" json:"socket_id,omitempty"`
+	Kind     SocketKind `protobuf:"varint,3,opt,name=kind,proto3,enum=netrun.plugin.v1.SocketKind" json:"kind,omitempty"`
+	// task_id is the task the socket is held for: the plugin's name.
+	TaskId string `protobuf:"bytes,4,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	// context is SocketActivityContext.Data: what TransferOwnership was given.
+	Context []byte `protobuf:"bytes,5,opt,name=context,proto3" json:"context,omitempty"`
+	// buffered is how many bytes (stream), connections (listener) or
+	// datagrams the broker holds for the socket.
+	Buffered      uint64 `protobuf:"varint,6,opt,name=buffered,proto3" json:"buffered,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SocketActivity) Reset() {
+	*x = SocketActivity{}
+	mi := &file_plugin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SocketActivity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SocketActivity) ProtoMessage() {}
+
+func (x *SocketActivity) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SocketActivity.ProtoReflect.Descriptor instead.
+func (*SocketActivity) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SocketActivity) GetReason() SocketActivityReason {
+	if x != nil {
+		return x.Reason
+	}
+	return SocketActivityReason_SOCKET_ACTIVITY_REASON_NONE
+}
+
+func (x *SocketActivity) GetSocketId() string {
+	if x != nil {
+		return x.SocketId
+	}
+	return ""
+}
+
+func (x *SocketActivity) GetKind() SocketKind {
+	if x != nil {
+		return x.Kind
+	}
+	return SocketKind_SOCKET_KIND_NONE
+}
+
+func (x *SocketActivity) GetTaskId() string {
+	if x != nil {
+		return x.TaskId
+	}
+	return ""
+}
+
+func (x *SocketActivity) GetContext() []byte {
+	if x != nil {
+		return x.Context
+	}
+	return nil
+}
+
+func (x *SocketActivity) GetBuffered() uint64 {
+	if x != nil {
+		return x.Buffered
+	}
+	return 0
+}
+
 // TransferredSocket is a socket kept by the host for the plugin.
 type TransferredSocket struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -682,7 +863,7 @@ type TransferredSocket struct {
 
 func (x *TransferredSocket) Reset() {
 	*x = TransferredSocket{}
-	mi := &file_plugin_proto_msgTypes[7]
+	mi := &file_plugin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -694,7 +875,7 @@ func (x *TransferredSocket) String() string {
 func (*TransferredSocket) ProtoMessage() {}
 
 func (x *TransferredSocket) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[7]
+	mi := &file_plugin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -707,7 +888,7 @@ func (x *TransferredSocket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferredSocket.ProtoReflect.Descriptor instead.
 func (*TransferredSocket) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{7}
+	return file_plugin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TransferredSocket) GetSocket() uint64 {
@@ -765,7 +946,7 @@ type Completion struct {
 
 func (x *Completion) Reset() {
 	*x = Completion{}
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -777,7 +958,7 @@ func (x *Completion) String() string {
 func (*Completion) ProtoMessage() {}
 
 func (x *Completion) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -790,7 +971,7 @@ func (x *Completion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Completion.ProtoReflect.Descriptor instead.
 func (*Completion) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{8}
+	return file_plugin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Completion) GetOp() uint64 {
@@ -906,7 +1087,7 @@ type Done struct {
 
 func (x *Done) Reset() {
 	*x = Done{}
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -918,7 +1099,7 @@ func (x *Done) String() string {
 func (*Done) ProtoMessage() {}
 
 func (x *Done) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -931,7 +1112,7 @@ func (x *Done) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Done.ProtoReflect.Descriptor instead.
 func (*Done) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{9}
+	return file_plugin_proto_rawDescGZIP(), []int{10}
 }
 
 // SocketCreated names the socket a command made (or reclaimed).
@@ -945,7 +1126,7 @@ type SocketCreated struct {
 
 func (x *SocketCreated) Reset() {
 	*x = SocketCreated{}
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -957,7 +1138,7 @@ func (x *SocketCreated) String() string {
 func (*SocketCreated) ProtoMessage() {}
 
 func (x *SocketCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -970,7 +1151,7 @@ func (x *SocketCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketCreated.ProtoReflect.Descriptor instead.
 func (*SocketCreated) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{10}
+	return file_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SocketCreated) GetSocket() uint64 {
@@ -999,7 +1180,7 @@ type ReadResult struct {
 
 func (x *ReadResult) Reset() {
 	*x = ReadResult{}
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1011,7 +1192,7 @@ func (x *ReadResult) String() string {
 func (*ReadResult) ProtoMessage() {}
 
 func (x *ReadResult) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1024,7 +1205,7 @@ func (x *ReadResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadResult.ProtoReflect.Descriptor instead.
 func (*ReadResult) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{11}
+	return file_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ReadResult) GetData() []byte {
@@ -1051,7 +1232,7 @@ type WriteResult struct {
 
 func (x *WriteResult) Reset() {
 	*x = WriteResult{}
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1063,7 +1244,7 @@ func (x *WriteResult) String() string {
 func (*WriteResult) ProtoMessage() {}
 
 func (x *WriteResult) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1076,7 +1257,7 @@ func (x *WriteResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteResult.ProtoReflect.Descriptor instead.
 func (*WriteResult) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{12}
+	return file_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WriteResult) GetBytes() uint32 {
@@ -1099,7 +1280,7 @@ type ConnectionReceived struct {
 
 func (x *ConnectionReceived) Reset() {
 	*x = ConnectionReceived{}
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1111,7 +1292,7 @@ func (x *ConnectionReceived) String() string {
 func (*ConnectionReceived) ProtoMessage() {}
 
 func (x *ConnectionReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1124,7 +1305,7 @@ func (x *ConnectionReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionReceived.ProtoReflect.Descriptor instead.
 func (*ConnectionReceived) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{13}
+	return file_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ConnectionReceived) GetListener() uint64 {
@@ -1162,7 +1343,7 @@ type MessageReceived struct {
 
 func (x *MessageReceived) Reset() {
 	*x = MessageReceived{}
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1174,7 +1355,7 @@ func (x *MessageReceived) String() string {
 func (*MessageReceived) ProtoMessage() {}
 
 func (x *MessageReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1187,7 +1368,7 @@ func (x *MessageReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageReceived.ProtoReflect.Descriptor instead.
 func (*MessageReceived) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14}
+	return file_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MessageReceived) GetSocket() uint64 {
@@ -1236,7 +1417,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1248,7 +1429,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1261,7 +1442,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15}
+	return file_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Ping) GetSeq() uint64 {
@@ -1282,7 +1463,7 @@ type Shutdown struct {
 
 func (x *Shutdown) Reset() {
 	*x = Shutdown{}
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1294,7 +1475,7 @@ func (x *Shutdown) String() string {
 func (*Shutdown) ProtoMessage() {}
 
 func (x *Shutdown) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1307,7 +1488,7 @@ func (x *Shutdown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Shutdown.ProtoReflect.Descriptor instead.
 func (*Shutdown) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16}
+	return file_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Shutdown) GetReason() string {
@@ -1329,7 +1510,7 @@ type ProtocolError struct {
 
 func (x *ProtocolError) Reset() {
 	*x = ProtocolError{}
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1341,7 +1522,7 @@ func (x *ProtocolError) String() string {
 func (*ProtocolError) ProtoMessage() {}
 
 func (x *ProtocolError) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1354,7 +1535,7 @@ func (x *ProtocolError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProtocolError.ProtoReflect.Descriptor instead.
 func (*ProtocolError) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{17}
+	return file_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ProtocolError) GetOp() uint64 {
@@ -1404,7 +1585,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1416,7 +1597,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1429,7 +1610,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18}
+	return file_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Command) GetOp() uint64 {
@@ -1683,7 +1864,7 @@ type StreamConnect struct {
 
 func (x *StreamConnect) Reset() {
 	*x = StreamConnect{}
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1695,7 +1876,7 @@ func (x *StreamConnect) String() string {
 func (*StreamConnect) ProtoMessage() {}
 
 func (x *StreamConnect) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1708,7 +1889,7 @@ func (x *StreamConnect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamConnect.ProtoReflect.Descriptor instead.
 func (*StreamConnect) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{19}
+	return file_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StreamConnect) GetHost() string {
@@ -1769,7 +1950,7 @@ type StreamRead struct {
 
 func (x *StreamRead) Reset() {
 	*x = StreamRead{}
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1781,7 +1962,7 @@ func (x *StreamRead) String() string {
 func (*StreamRead) ProtoMessage() {}
 
 func (x *StreamRead) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1794,7 +1975,7 @@ func (x *StreamRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamRead.ProtoReflect.Descriptor instead.
 func (*StreamRead) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20}
+	return file_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StreamRead) GetSocket() uint64 {
@@ -1861,7 +2042,7 @@ type StreamWrite struct {
 
 func (x *StreamWrite) Reset() {
 	*x = StreamWrite{}
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1873,7 +2054,7 @@ func (x *StreamWrite) String() string {
 func (*StreamWrite) ProtoMessage() {}
 
 func (x *StreamWrite) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1886,7 +2067,7 @@ func (x *StreamWrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamWrite.ProtoReflect.Descriptor instead.
 func (*StreamWrite) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{21}
+	return file_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *StreamWrite) GetSocket() uint64 {
@@ -1920,7 +2101,7 @@ type StreamFlush struct {
 
 func (x *StreamFlush) Reset() {
 	*x = StreamFlush{}
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1932,7 +2113,7 @@ func (x *StreamFlush) String() string {
 func (*StreamFlush) ProtoMessage() {}
 
 func (x *StreamFlush) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1945,7 +2126,7 @@ func (x *StreamFlush) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamFlush.ProtoReflect.Descriptor instead.
 func (*StreamFlush) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{22}
+	return file_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StreamFlush) GetSocket() uint64 {
@@ -1970,7 +2151,7 @@ type ListenerBind struct {
 
 func (x *ListenerBind) Reset() {
 	*x = ListenerBind{}
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1982,7 +2163,7 @@ func (x *ListenerBind) String() string {
 func (*ListenerBind) ProtoMessage() {}
 
 func (x *ListenerBind) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1995,7 +2176,7 @@ func (x *ListenerBind) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListenerBind.ProtoReflect.Descriptor instead.
 func (*ListenerBind) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{23}
+	return file_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListenerBind) GetHost() string {
@@ -2031,7 +2212,7 @@ type DatagramBind struct {
 
 func (x *DatagramBind) Reset() {
 	*x = DatagramBind{}
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2043,7 +2224,7 @@ func (x *DatagramBind) String() string {
 func (*DatagramBind) ProtoMessage() {}
 
 func (x *DatagramBind) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2056,7 +2237,7 @@ func (x *DatagramBind) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatagramBind.ProtoReflect.Descriptor instead.
 func (*DatagramBind) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{24}
+	return file_plugin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DatagramBind) GetHost() string {
@@ -2087,7 +2268,7 @@ type DatagramSend struct {
 
 func (x *DatagramSend) Reset() {
 	*x = DatagramSend{}
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2099,7 +2280,7 @@ func (x *DatagramSend) String() string {
 func (*DatagramSend) ProtoMessage() {}
 
 func (x *DatagramSend) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2112,7 +2293,7 @@ func (x *DatagramSend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatagramSend.ProtoReflect.Descriptor instead.
 func (*DatagramSend) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{25}
+	return file_plugin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DatagramSend) GetSocket() uint64 {
@@ -2154,7 +2335,7 @@ type Close struct {
 
 func (x *Close) Reset() {
 	*x = Close{}
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2166,7 +2347,7 @@ func (x *Close) String() string {
 func (*Close) ProtoMessage() {}
 
 func (x *Close) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2179,7 +2360,7 @@ func (x *Close) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Close.ProtoReflect.Descriptor instead.
 func (*Close) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{26}
+	return file_plugin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Close) GetSocket() uint64 {
@@ -2199,7 +2380,7 @@ type CancelIO struct {
 
 func (x *CancelIO) Reset() {
 	*x = CancelIO{}
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2211,7 +2392,7 @@ func (x *CancelIO) String() string {
 func (*CancelIO) ProtoMessage() {}
 
 func (x *CancelIO) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2224,7 +2405,7 @@ func (x *CancelIO) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelIO.ProtoReflect.Descriptor instead.
 func (*CancelIO) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{27}
+	return file_plugin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CancelIO) GetSocket() uint64 {
@@ -2240,17 +2421,33 @@ func (x *CancelIO) GetSocket() uint64 {
 // holding a listener's connections in its backlog) and lists it in the
 // next instance's Hello. The plugin may keep using it meanwhile (a netrun
 // departure from WinRT, where the app stops using a transferred socket).
+//
+// With hand_over set it is WinRT's TransferOwnership instead: the host
+// hands the socket to its socket broker (runtime/trigger, shared with the
+// Lua scripts) under socket_id for the task task_id (the plugin's name if
+// empty), and the plugin socket id stops naming it. The task's guest, a
+// script or a plugin, is raised SocketActivity and reclaims it. unread are
+// the bytes of a stream socket the plugin received and did not read: they
+// are put back in front of the connection's, so the next owner reads them
+// first. The plugin should have no read or write in flight on the socket.
 type TransferOwnership struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Socket        uint64                 `protobuf:"varint,1,opt,name=socket,proto3" json:"socket,omitempty"`
-	Context       []byte                 `protobuf:"bytes,2,opt,name=context,proto3" json:"context,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Socket   uint64                 `protobuf:"varint,1,opt,name=socket,proto3" json:"socket,omitempty"`
+	Context  []byte                 `protobuf:"bytes,2,opt,name=context,proto3" json:"context,omitempty"`
+	HandOver bool                   `protobuf:"varint,3,opt,name=hand_over,json=handOver,proto3" json:"hand_over,omitempty"`
+	TaskId   string                 `protobuf:"bytes,4,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	SocketId string                 `protobuf:"bytes,5,opt,name=socket_id,json=socketId,proto3" json:"socket_id,omitempty"`
+	// keep_alive_ms: the broker raises KEEP_ALIVE_TIMER_EXPIRED after that
+	// long without data (stream and datagram sockets); 0 for none.
+	KeepAliveMs   uint32 `protobuf:"varint,6,opt,name=keep_alive_ms,json=keepAliveMs,proto3" json:"keep_alive_ms,omitempty"`
+	Unread        []byte `protobuf:"bytes,7,opt,name=unread,proto3" json:"unread,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TransferOwnership) Reset() {
 	*x = TransferOwnership{}
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2262,7 +2459,7 @@ func (x *TransferOwnership) String() string {
 func (*TransferOwnership) ProtoMessage() {}
 
 func (x *TransferOwnership) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2275,7 +2472,7 @@ func (x *TransferOwnership) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferOwnership.ProtoReflect.Descriptor instead.
 func (*TransferOwnership) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{28}
+	return file_plugin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *TransferOwnership) GetSocket() uint64 {
@@ -2292,19 +2489,62 @@ func (x *TransferOwnership) GetContext() []byte {
 	return nil
 }
 
+func (x *TransferOwnership) GetHandOver() bool {
+	if x != nil {
+		return x.HandOver
+	}
+	return false
+}
+
+func (x *TransferOwnership) GetTaskId() string {
+	if x != nil {
+		return x.TaskId
+	}
+	return ""
+}
+
+func (x *TransferOwnership) GetSocketId() string {
+	if x != nil {
+		return x.SocketId
+	}
+	return ""
+}
+
+func (x *TransferOwnership) GetKeepAliveMs() uint32 {
+	if x != nil {
+		return x.KeepAliveMs
+	}
+	return 0
+}
+
+func (x *TransferOwnership) GetUnread() []byte {
+	if x != nil {
+		return x.Unread
+	}
+	return nil
+}
+
 // Reclaim takes back a socket listed in Hello.transferred. Completes with
 // SocketCreated. It stays transferred. Data the host buffered is what the
 // next reads return first, in order.
+//
+// With socket_id set, socket is ignored and the socket the host's socket
+// broker holds under socket_id for the plugin's task is reclaimed instead
+// (see SocketActivity): it becomes a new plugin socket, named in
+// SocketCreated; a stream socket's held bytes are read first, in order; a
+// listener's held connections follow as ConnectionReceived and a datagram
+// socket's held datagrams as MessageReceived.
 type Reclaim struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Socket        uint64                 `protobuf:"varint,1,opt,name=socket,proto3" json:"socket,omitempty"`
+	SocketId      string                 `protobuf:"bytes,2,opt,name=socket_id,json=socketId,proto3" json:"socket_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Reclaim) Reset() {
 	*x = Reclaim{}
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2316,7 +2556,7 @@ func (x *Reclaim) String() string {
 func (*Reclaim) ProtoMessage() {}
 
 func (x *Reclaim) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2329,7 +2569,7 @@ func (x *Reclaim) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reclaim.ProtoReflect.Descriptor instead.
 func (*Reclaim) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{29}
+	return file_plugin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Reclaim) GetSocket() uint64 {
@@ -2337,6 +2577,13 @@ func (x *Reclaim) GetSocket() uint64 {
 		return x.Socket
 	}
 	return 0
+}
+
+func (x *Reclaim) GetSocketId() string {
+	if x != nil {
+		return x.SocketId
+	}
+	return ""
 }
 
 // Pong answers a Ping.
@@ -2349,7 +2596,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_plugin_proto_msgTypes[30]
+	mi := &file_plugin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2361,7 +2608,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[30]
+	mi := &file_plugin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2374,7 +2621,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{30}
+	return file_plugin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Pong) GetSeq() uint64 {
@@ -2396,7 +2643,7 @@ type Cancel struct {
 
 func (x *Cancel) Reset() {
 	*x = Cancel{}
-	mi := &file_plugin_proto_msgTypes[31]
+	mi := &file_plugin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2408,7 +2655,7 @@ func (x *Cancel) String() string {
 func (*Cancel) ProtoMessage() {}
 
 func (x *Cancel) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[31]
+	mi := &file_plugin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2421,7 +2668,7 @@ func (x *Cancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cancel.ProtoReflect.Descriptor instead.
 func (*Cancel) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{31}
+	return file_plugin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Cancel) GetTarget() uint64 {
@@ -2444,7 +2691,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_plugin_proto_msgTypes[32]
+	mi := &file_plugin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2456,7 +2703,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[32]
+	mi := &file_plugin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2469,7 +2716,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{32}
+	return file_plugin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Ack) GetSocket() uint64 {
@@ -2514,7 +2761,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\n" +
 	"keep_alive\x18\x02 \x01(\bH\x01R\tkeepAlive\x88\x01\x01B\v\n" +
 	"\t_no_delayB\r\n" +
-	"\v_keep_alive\"\xdc\x03\n" +
+	"\v_keep_alive\"\xa9\x04\n" +
 	"\x05Event\x12/\n" +
 	"\x05hello\x18\x01 \x01(\v2\x17.netrun.plugin.v1.HelloH\x00R\x05hello\x12>\n" +
 	"\n" +
@@ -2524,8 +2771,9 @@ const file_plugin_proto_rawDesc = "" +
 	"\x10message_received\x18\x04 \x01(\v2!.netrun.plugin.v1.MessageReceivedH\x00R\x0fmessageReceived\x12,\n" +
 	"\x04ping\x18\x05 \x01(\v2\x16.netrun.plugin.v1.PingH\x00R\x04ping\x128\n" +
 	"\bshutdown\x18\x06 \x01(\v2\x1a.netrun.plugin.v1.ShutdownH\x00R\bshutdown\x12H\n" +
-	"\x0eprotocol_error\x18\a \x01(\v2\x1f.netrun.plugin.v1.ProtocolErrorH\x00R\rprotocolErrorB\a\n" +
-	"\x05event\"\xfb\x01\n" +
+	"\x0eprotocol_error\x18\a \x01(\v2\x1f.netrun.plugin.v1.ProtocolErrorH\x00R\rprotocolError\x12K\n" +
+	"\x0fsocket_activity\x18\b \x01(\v2 .netrun.plugin.v1.SocketActivityH\x00R\x0esocketActivityB\a\n" +
+	"\x05event\"\xb1\x02\n" +
 	"\x05Hello\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x1f\n" +
 	"\vplugin_name\x18\x02 \x01(\tR\n" +
@@ -2534,7 +2782,15 @@ const file_plugin_proto_rawDesc = "" +
 	"\fcapabilities\x18\x04 \x03(\tR\fcapabilities\x12\x1f\n" +
 	"\vmax_payload\x18\x05 \x01(\rR\n" +
 	"maxPayload\x12E\n" +
-	"\vtransferred\x18\x06 \x03(\v2#.netrun.plugin.v1.TransferredSocketR\vtransferred\"\xc5\x01\n" +
+	"\vtransferred\x18\x06 \x03(\v2#.netrun.plugin.v1.TransferredSocketR\vtransferred\x124\n" +
+	"\x04held\x18\a \x03(\v2 .netrun.plugin.v1.SocketActivityR\x04held\"\xee\x01\n" +
+	"\x0eSocketActivity\x12>\n" +
+	"\x06reason\x18\x01 \x01(\x0e2&.netrun.plugin.v1.SocketActivityReasonR\x06reason\x12\x1b\n" +
+	"\tsocket_id\x18\x02 \x01(\tR\bsocketId\x120\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x1c.netrun.plugin.v1.SocketKindR\x04kind\x12\x17\n" +
+	"\atask_id\x18\x04 \x01(\tR\x06taskId\x12\x18\n" +
+	"\acontext\x18\x05 \x01(\fR\acontext\x12\x1a\n" +
+	"\bbuffered\x18\x06 \x01(\x04R\bbuffered\"\xc5\x01\n" +
 	"\x11TransferredSocket\x12\x16\n" +
 	"\x06socket\x18\x01 \x01(\x04R\x06socket\x120\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1c.netrun.plugin.v1.SocketKindR\x04kind\x12\x18\n" +
@@ -2636,12 +2892,18 @@ const file_plugin_proto_rawDesc = "" +
 	"\x05Close\x12\x16\n" +
 	"\x06socket\x18\x01 \x01(\x04R\x06socket\"\"\n" +
 	"\bCancelIO\x12\x16\n" +
-	"\x06socket\x18\x01 \x01(\x04R\x06socket\"E\n" +
+	"\x06socket\x18\x01 \x01(\x04R\x06socket\"\xd4\x01\n" +
 	"\x11TransferOwnership\x12\x16\n" +
 	"\x06socket\x18\x01 \x01(\x04R\x06socket\x12\x18\n" +
-	"\acontext\x18\x02 \x01(\fR\acontext\"!\n" +
+	"\acontext\x18\x02 \x01(\fR\acontext\x12\x1b\n" +
+	"\thand_over\x18\x03 \x01(\bR\bhandOver\x12\x17\n" +
+	"\atask_id\x18\x04 \x01(\tR\x06taskId\x12\x1b\n" +
+	"\tsocket_id\x18\x05 \x01(\tR\bsocketId\x12\"\n" +
+	"\rkeep_alive_ms\x18\x06 \x01(\rR\vkeepAliveMs\x12\x16\n" +
+	"\x06unread\x18\a \x01(\fR\x06unread\">\n" +
 	"\aReclaim\x12\x16\n" +
-	"\x06socket\x18\x01 \x01(\x04R\x06socket\"\x18\n" +
+	"\x06socket\x18\x01 \x01(\x04R\x06socket\x12\x1b\n" +
+	"\tsocket_id\x18\x02 \x01(\tR\bsocketId\"\x18\n" +
 	"\x04Pong\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\" \n" +
 	"\x06Cancel\x12\x16\n" +
@@ -2654,7 +2916,13 @@ const file_plugin_proto_rawDesc = "" +
 	"\x10SOCKET_KIND_NONE\x10\x00\x12&\n" +
 	"\"SOCKET_KIND_STREAM_SOCKET_LISTENER\x10\x01\x12\x1f\n" +
 	"\x1bSOCKET_KIND_DATAGRAM_SOCKET\x10\x02\x12\x1d\n" +
-	"\x19SOCKET_KIND_STREAM_SOCKET\x10\x032W\n" +
+	"\x19SOCKET_KIND_STREAM_SOCKET\x10\x03*\xf2\x01\n" +
+	"\x14SocketActivityReason\x12\x1f\n" +
+	"\x1bSOCKET_ACTIVITY_REASON_NONE\x10\x00\x12*\n" +
+	"&SOCKET_ACTIVITY_REASON_SOCKET_ACTIVITY\x10\x01\x12.\n" +
+	"*SOCKET_ACTIVITY_REASON_CONNECTION_ACCEPTED\x10\x02\x123\n" +
+	"/SOCKET_ACTIVITY_REASON_KEEP_ALIVE_TIMER_EXPIRED\x10\x03\x12(\n" +
+	"$SOCKET_ACTIVITY_REASON_SOCKET_CLOSED\x10\x042W\n" +
 	"\x06Plugin\x12M\n" +
 	"\aSession\x12\x1d.netrun.plugin.v1.HostMessage\x1a\x1f.netrun.plugin.v1.PluginMessage(\x010\x01BBZ@github.com/netrun/netrun/bindings/plugin/proto/pluginv1;pluginv1b\x06proto3"
 
@@ -2670,87 +2938,93 @@ func file_plugin_proto_rawDescGZIP() []byte {
 	return file_plugin_proto_rawDescData
 }
 
-var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_plugin_proto_goTypes = []any{
 	(SocketKind)(0),            // 0: netrun.plugin.v1.SocketKind
-	(*HostMessage)(nil),        // 1: netrun.plugin.v1.HostMessage
-	(*PluginMessage)(nil),      // 2: netrun.plugin.v1.PluginMessage
-	(*Error)(nil),              // 3: netrun.plugin.v1.Error
-	(*SocketInfo)(nil),         // 4: netrun.plugin.v1.SocketInfo
-	(*StreamControl)(nil),      // 5: netrun.plugin.v1.StreamControl
-	(*Event)(nil),              // 6: netrun.plugin.v1.Event
-	(*Hello)(nil),              // 7: netrun.plugin.v1.Hello
-	(*TransferredSocket)(nil),  // 8: netrun.plugin.v1.TransferredSocket
-	(*Completion)(nil),         // 9: netrun.plugin.v1.Completion
-	(*Done)(nil),               // 10: netrun.plugin.v1.Done
-	(*SocketCreated)(nil),      // 11: netrun.plugin.v1.SocketCreated
-	(*ReadResult)(nil),         // 12: netrun.plugin.v1.ReadResult
-	(*WriteResult)(nil),        // 13: netrun.plugin.v1.WriteResult
-	(*ConnectionReceived)(nil), // 14: netrun.plugin.v1.ConnectionReceived
-	(*MessageReceived)(nil),    // 15: netrun.plugin.v1.MessageReceived
-	(*Ping)(nil),               // 16: netrun.plugin.v1.Ping
-	(*Shutdown)(nil),           // 17: netrun.plugin.v1.Shutdown
-	(*ProtocolError)(nil),      // 18: netrun.plugin.v1.ProtocolError
-	(*Command)(nil),            // 19: netrun.plugin.v1.Command
-	(*StreamConnect)(nil),      // 20: netrun.plugin.v1.StreamConnect
-	(*StreamRead)(nil),         // 21: netrun.plugin.v1.StreamRead
-	(*StreamWrite)(nil),        // 22: netrun.plugin.v1.StreamWrite
-	(*StreamFlush)(nil),        // 23: netrun.plugin.v1.StreamFlush
-	(*ListenerBind)(nil),       // 24: netrun.plugin.v1.ListenerBind
-	(*DatagramBind)(nil),       // 25: netrun.plugin.v1.DatagramBind
-	(*DatagramSend)(nil),       // 26: netrun.plugin.v1.DatagramSend
-	(*Close)(nil),              // 27: netrun.plugin.v1.Close
-	(*CancelIO)(nil),           // 28: netrun.plugin.v1.CancelIO
-	(*TransferOwnership)(nil),  // 29: netrun.plugin.v1.TransferOwnership
-	(*Reclaim)(nil),            // 30: netrun.plugin.v1.Reclaim
-	(*Pong)(nil),               // 31: netrun.plugin.v1.Pong
-	(*Cancel)(nil),             // 32: netrun.plugin.v1.Cancel
-	(*Ack)(nil),                // 33: netrun.plugin.v1.Ack
+	(SocketActivityReason)(0),  // 1: netrun.plugin.v1.SocketActivityReason
+	(*HostMessage)(nil),        // 2: netrun.plugin.v1.HostMessage
+	(*PluginMessage)(nil),      // 3: netrun.plugin.v1.PluginMessage
+	(*Error)(nil),              // 4: netrun.plugin.v1.Error
+	(*SocketInfo)(nil),         // 5: netrun.plugin.v1.SocketInfo
+	(*StreamControl)(nil),      // 6: netrun.plugin.v1.StreamControl
+	(*Event)(nil),              // 7: netrun.plugin.v1.Event
+	(*Hello)(nil),              // 8: netrun.plugin.v1.Hello
+	(*SocketActivity)(nil),     // 9: netrun.plugin.v1.SocketActivity
+	(*TransferredSocket)(nil),  // 10: netrun.plugin.v1.TransferredSocket
+	(*Completion)(nil),         // 11: netrun.plugin.v1.Completion
+	(*Done)(nil),               // 12: netrun.plugin.v1.Done
+	(*SocketCreated)(nil),      // 13: netrun.plugin.v1.SocketCreated
+	(*ReadResult)(nil),         // 14: netrun.plugin.v1.ReadResult
+	(*WriteResult)(nil),        // 15: netrun.plugin.v1.WriteResult
+	(*ConnectionReceived)(nil), // 16: netrun.plugin.v1.ConnectionReceived
+	(*MessageReceived)(nil),    // 17: netrun.plugin.v1.MessageReceived
+	(*Ping)(nil),               // 18: netrun.plugin.v1.Ping
+	(*Shutdown)(nil),           // 19: netrun.plugin.v1.Shutdown
+	(*ProtocolError)(nil),      // 20: netrun.plugin.v1.ProtocolError
+	(*Command)(nil),            // 21: netrun.plugin.v1.Command
+	(*StreamConnect)(nil),      // 22: netrun.plugin.v1.StreamConnect
+	(*StreamRead)(nil),         // 23: netrun.plugin.v1.StreamRead
+	(*StreamWrite)(nil),        // 24: netrun.plugin.v1.StreamWrite
+	(*StreamFlush)(nil),        // 25: netrun.plugin.v1.StreamFlush
+	(*ListenerBind)(nil),       // 26: netrun.plugin.v1.ListenerBind
+	(*DatagramBind)(nil),       // 27: netrun.plugin.v1.DatagramBind
+	(*DatagramSend)(nil),       // 28: netrun.plugin.v1.DatagramSend
+	(*Close)(nil),              // 29: netrun.plugin.v1.Close
+	(*CancelIO)(nil),           // 30: netrun.plugin.v1.CancelIO
+	(*TransferOwnership)(nil),  // 31: netrun.plugin.v1.TransferOwnership
+	(*Reclaim)(nil),            // 32: netrun.plugin.v1.Reclaim
+	(*Pong)(nil),               // 33: netrun.plugin.v1.Pong
+	(*Cancel)(nil),             // 34: netrun.plugin.v1.Cancel
+	(*Ack)(nil),                // 35: netrun.plugin.v1.Ack
 }
 var file_plugin_proto_depIdxs = []int32{
-	6,  // 0: netrun.plugin.v1.HostMessage.events:type_name -> netrun.plugin.v1.Event
-	19, // 1: netrun.plugin.v1.PluginMessage.commands:type_name -> netrun.plugin.v1.Command
-	7,  // 2: netrun.plugin.v1.Event.hello:type_name -> netrun.plugin.v1.Hello
-	9,  // 3: netrun.plugin.v1.Event.completion:type_name -> netrun.plugin.v1.Completion
-	14, // 4: netrun.plugin.v1.Event.connection_received:type_name -> netrun.plugin.v1.ConnectionReceived
-	15, // 5: netrun.plugin.v1.Event.message_received:type_name -> netrun.plugin.v1.MessageReceived
-	16, // 6: netrun.plugin.v1.Event.ping:type_name -> netrun.plugin.v1.Ping
-	17, // 7: netrun.plugin.v1.Event.shutdown:type_name -> netrun.plugin.v1.Shutdown
-	18, // 8: netrun.plugin.v1.Event.protocol_error:type_name -> netrun.plugin.v1.ProtocolError
-	8,  // 9: netrun.plugin.v1.Hello.transferred:type_name -> netrun.plugin.v1.TransferredSocket
-	0,  // 10: netrun.plugin.v1.TransferredSocket.kind:type_name -> netrun.plugin.v1.SocketKind
-	4,  // 11: netrun.plugin.v1.TransferredSocket.info:type_name -> netrun.plugin.v1.SocketInfo
-	3,  // 12: netrun.plugin.v1.Completion.error:type_name -> netrun.plugin.v1.Error
-	10, // 13: netrun.plugin.v1.Completion.done:type_name -> netrun.plugin.v1.Done
-	11, // 14: netrun.plugin.v1.Completion.created:type_name -> netrun.plugin.v1.SocketCreated
-	12, // 15: netrun.plugin.v1.Completion.read:type_name -> netrun.plugin.v1.ReadResult
-	13, // 16: netrun.plugin.v1.Completion.written:type_name -> netrun.plugin.v1.WriteResult
-	4,  // 17: netrun.plugin.v1.SocketCreated.info:type_name -> netrun.plugin.v1.SocketInfo
-	4,  // 18: netrun.plugin.v1.ConnectionReceived.info:type_name -> netrun.plugin.v1.SocketInfo
-	20, // 19: netrun.plugin.v1.Command.stream_connect:type_name -> netrun.plugin.v1.StreamConnect
-	21, // 20: netrun.plugin.v1.Command.stream_read:type_name -> netrun.plugin.v1.StreamRead
-	22, // 21: netrun.plugin.v1.Command.stream_write:type_name -> netrun.plugin.v1.StreamWrite
-	23, // 22: netrun.plugin.v1.Command.stream_flush:type_name -> netrun.plugin.v1.StreamFlush
-	24, // 23: netrun.plugin.v1.Command.listener_bind:type_name -> netrun.plugin.v1.ListenerBind
-	25, // 24: netrun.plugin.v1.Command.datagram_bind:type_name -> netrun.plugin.v1.DatagramBind
-	26, // 25: netrun.plugin.v1.Command.datagram_send:type_name -> netrun.plugin.v1.DatagramSend
-	27, // 26: netrun.plugin.v1.Command.close:type_name -> netrun.plugin.v1.Close
-	28, // 27: netrun.plugin.v1.Command.cancel_io:type_name -> netrun.plugin.v1.CancelIO
-	29, // 28: netrun.plugin.v1.Command.transfer_ownership:type_name -> netrun.plugin.v1.TransferOwnership
-	30, // 29: netrun.plugin.v1.Command.reclaim:type_name -> netrun.plugin.v1.Reclaim
-	31, // 30: netrun.plugin.v1.Command.pong:type_name -> netrun.plugin.v1.Pong
-	32, // 31: netrun.plugin.v1.Command.cancel:type_name -> netrun.plugin.v1.Cancel
-	33, // 32: netrun.plugin.v1.Command.ack:type_name -> netrun.plugin.v1.Ack
-	5,  // 33: netrun.plugin.v1.StreamConnect.control:type_name -> netrun.plugin.v1.StreamControl
-	5,  // 34: netrun.plugin.v1.ListenerBind.control:type_name -> netrun.plugin.v1.StreamControl
-	1,  // 35: netrun.plugin.v1.Plugin.Session:input_type -> netrun.plugin.v1.HostMessage
-	2,  // 36: netrun.plugin.v1.Plugin.Session:output_type -> netrun.plugin.v1.PluginMessage
-	36, // [36:37] is the sub-list for method output_type
-	35, // [35:36] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	7,  // 0: netrun.plugin.v1.HostMessage.events:type_name -> netrun.plugin.v1.Event
+	21, // 1: netrun.plugin.v1.PluginMessage.commands:type_name -> netrun.plugin.v1.Command
+	8,  // 2: netrun.plugin.v1.Event.hello:type_name -> netrun.plugin.v1.Hello
+	11, // 3: netrun.plugin.v1.Event.completion:type_name -> netrun.plugin.v1.Completion
+	16, // 4: netrun.plugin.v1.Event.connection_received:type_name -> netrun.plugin.v1.ConnectionReceived
+	17, // 5: netrun.plugin.v1.Event.message_received:type_name -> netrun.plugin.v1.MessageReceived
+	18, // 6: netrun.plugin.v1.Event.ping:type_name -> netrun.plugin.v1.Ping
+	19, // 7: netrun.plugin.v1.Event.shutdown:type_name -> netrun.plugin.v1.Shutdown
+	20, // 8: netrun.plugin.v1.Event.protocol_error:type_name -> netrun.plugin.v1.ProtocolError
+	9,  // 9: netrun.plugin.v1.Event.socket_activity:type_name -> netrun.plugin.v1.SocketActivity
+	10, // 10: netrun.plugin.v1.Hello.transferred:type_name -> netrun.plugin.v1.TransferredSocket
+	9,  // 11: netrun.plugin.v1.Hello.held:type_name -> netrun.plugin.v1.SocketActivity
+	1,  // 12: netrun.plugin.v1.SocketActivity.reason:type_name -> netrun.plugin.v1.SocketActivityReason
+	0,  // 13: netrun.plugin.v1.SocketActivity.kind:type_name -> netrun.plugin.v1.SocketKind
+	0,  // 14: netrun.plugin.v1.TransferredSocket.kind:type_name -> netrun.plugin.v1.SocketKind
+	5,  // 15: netrun.plugin.v1.TransferredSocket.info:type_name -> netrun.plugin.v1.SocketInfo
+	4,  // 16: netrun.plugin.v1.Completion.error:type_name -> netrun.plugin.v1.Error
+	12, // 17: netrun.plugin.v1.Completion.done:type_name -> netrun.plugin.v1.Done
+	13, // 18: netrun.plugin.v1.Completion.created:type_name -> netrun.plugin.v1.SocketCreated
+	14, // 19: netrun.plugin.v1.Completion.read:type_name -> netrun.plugin.v1.ReadResult
+	15, // 20: netrun.plugin.v1.Completion.written:type_name -> netrun.plugin.v1.WriteResult
+	5,  // 21: netrun.plugin.v1.SocketCreated.info:type_name -> netrun.plugin.v1.SocketInfo
+	5,  // 22: netrun.plugin.v1.ConnectionReceived.info:type_name -> netrun.plugin.v1.SocketInfo
+	22, // 23: netrun.plugin.v1.Command.stream_connect:type_name -> netrun.plugin.v1.StreamConnect
+	23, // 24: netrun.plugin.v1.Command.stream_read:type_name -> netrun.plugin.v1.StreamRead
+	24, // 25: netrun.plugin.v1.Command.stream_write:type_name -> netrun.plugin.v1.StreamWrite
+	25, // 26: netrun.plugin.v1.Command.stream_flush:type_name -> netrun.plugin.v1.StreamFlush
+	26, // 27: netrun.plugin.v1.Command.listener_bind:type_name -> netrun.plugin.v1.ListenerBind
+	27, // 28: netrun.plugin.v1.Command.datagram_bind:type_name -> netrun.plugin.v1.DatagramBind
+	28, // 29: netrun.plugin.v1.Command.datagram_send:type_name -> netrun.plugin.v1.DatagramSend
+	29, // 30: netrun.plugin.v1.Command.close:type_name -> netrun.plugin.v1.Close
+	30, // 31: netrun.plugin.v1.Command.cancel_io:type_name -> netrun.plugin.v1.CancelIO
+	31, // 32: netrun.plugin.v1.Command.transfer_ownership:type_name -> netrun.plugin.v1.TransferOwnership
+	32, // 33: netrun.plugin.v1.Command.reclaim:type_name -> netrun.plugin.v1.Reclaim
+	33, // 34: netrun.plugin.v1.Command.pong:type_name -> netrun.plugin.v1.Pong
+	34, // 35: netrun.plugin.v1.Command.cancel:type_name -> netrun.plugin.v1.Cancel
+	35, // 36: netrun.plugin.v1.Command.ack:type_name -> netrun.plugin.v1.Ack
+	6,  // 37: netrun.plugin.v1.StreamConnect.control:type_name -> netrun.plugin.v1.StreamControl
+	6,  // 38: netrun.plugin.v1.ListenerBind.control:type_name -> netrun.plugin.v1.StreamControl
+	2,  // 39: netrun.plugin.v1.Plugin.Session:input_type -> netrun.plugin.v1.HostMessage
+	3,  // 40: netrun.plugin.v1.Plugin.Session:output_type -> netrun.plugin.v1.PluginMessage
+	40, // [40:41] is the sub-list for method output_type
+	39, // [39:40] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -2767,15 +3041,16 @@ func file_plugin_proto_init() {
 		(*Event_Ping)(nil),
 		(*Event_Shutdown)(nil),
 		(*Event_ProtocolError)(nil),
+		(*Event_SocketActivity)(nil),
 	}
-	file_plugin_proto_msgTypes[8].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[9].OneofWrappers = []any{
 		(*Completion_Error)(nil),
 		(*Completion_Done)(nil),
 		(*Completion_Created)(nil),
 		(*Completion_Read)(nil),
 		(*Completion_Written)(nil),
 	}
-	file_plugin_proto_msgTypes[18].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[19].OneofWrappers = []any{
 		(*Command_StreamConnect)(nil),
 		(*Command_StreamRead)(nil),
 		(*Command_StreamWrite)(nil),
@@ -2796,8 +3071,8 @@ func file_plugin_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   33,
+			NumEnums:      2,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

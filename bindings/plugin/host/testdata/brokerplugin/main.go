@@ -1,0 +1,71 @@
+// Command brokerplugin is a Go plugin that takes part in a socket's trip
+// through the host's socket broker: told by SocketActivity of a stream
+// socket held for its task, it reclaims it, echoes the first N bytes
+// (N is its argument) and transfers it to the task "a", with the context
+// "from plugin". It logs "got" with the context it was given.
+package main
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/netrun/netrun/bindings/plugin/sdk"
+	"github.com/netrun/netrun/runtime/sockets"
+)
+
+func main() { sdk.Serve(sdk.PluginFunc(run)) }
+
+func run(ctx context.Context, h *sdk.Host) error {
+	n, err := strconv.Atoi(os.Args[1])
+	if err != nil {
+		return err
+	}
+	log := h.Logger()
+	log.Info("ready")
+	for {
+		a, err := h.SocketActivity(ctx)
+		if err != nil {
+			return err
+		}
+		if a.Kind != sdk.KindStreamSocket {
+			continue
+		}
+		s, err := h.ReclaimHeldStreamSocket(ctx, a.SocketID)
+		if err != nil {
+			continue // a trigger raised before an earlier reclaim
+		}
+		log.Info("got", "context", string(a.Context), "reason", int(a.Reason))
+		if err := echo(ctx, s, n); err != nil {
+			log.Error("echo failed", "err", err)
+			s.Close()
+			continue
+		}
+		s.EnableTransferOwnership("a")
+		if err := s.TransferToBroker(ctx, "conn", []byte("from plugin"), 0); err != nil {
+			log.Error("transfer failed", "err", err)
+			s.Close()
+			continue
+		}
+		log.Info("transferred")
+	}
+}
+
+// echo writes back the first n bytes s reads.
+func echo(ctx context.Context, s *sdk.StreamSocket, n int) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	buf := make([]byte, 4096)
+	for got := 0; got < n; {
+		m, err := s.InputStream().Read(ctx, buf[:min(len(buf), n-got)], sockets.Partial)
+		if err != nil {
+			return err
+		}
+		got += m
+		if _, err := s.OutputStream().Write(ctx, buf[:m]); err != nil {
+			return err
+		}
+	}
+	return nil
+}

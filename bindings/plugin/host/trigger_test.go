@@ -1,0 +1,163 @@
+package host_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/netrun/netrun/bindings/lua"
+	pluginhost "github.com/netrun/netrun/bindings/plugin/host"
+	"github.com/netrun/netrun/runtime/isolation"
+	"github.com/netrun/netrun/runtime/trigger"
+)
+
+// lines collects a Lua engine's print output and wakes waiters on each
+// line.
+type lines struct {
+	mu      sync.Mutex
+	got     []string
+	changed chan struct{}
+}
+
+func (l *lines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.got = append(l.got, strings.TrimRight(string(p), "\n"))
+	close(l.changed)
+	l.changed = make(chan struct{})
+	return len(p), nil
+}
+
+// wait returns the first line that starts with prefix, waiting for it.
+func (l *lines) wait(t *testing.T, prefix string) string {
+	t.Helper()
+	deadline := time.After(waitTimeout)
+	for {
+		l.mu.Lock()
+		for _, s := range l.got {
+			if strings.HasPrefix(s, prefix) {
+				l.mu.Unlock()
+				return s
+			}
+		}
+		ch := l.changed
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline:
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			t.Fatalf("timed out waiting for a line %q; got %q", prefix, l.got)
+		}
+	}
+}
+
+// scriptA accepts a connection, echoes its first line, and transfers it
+// to the plugin's task "mover"; when the broker raises it back (the
+// plugin transferred it to "a"), it reclaims it and echoes to the end.
+const scriptA = `
+local net = require("netrun")
+net.SocketActivityTrigger:add(function(d)
+	local s = d.SocketInformation.StreamSocket
+	print("a: back " .. d.SocketInformation.Context.Data)
+	pcall(function()
+		while true do
+			local data = s.InputStream:ReadAsync(4096):await()
+			if data == "" then break end
+			s.OutputStream:WriteAsync(data):await()
+		end
+	end)
+	s:Close()
+end)
+local l = net.StreamSocketListener.new()
+l.ConnectionReceived:add(function(sender, args)
+	local s = args.Socket
+	local first = s.InputStream:ReadAsync(6, net.InputStreamOptions.None):await()
+	s.OutputStream:WriteAsync("a " .. first):await()
+	s:EnableTransferOwnership("mover")
+	s:TransferOwnership("conn", "from a")
+end)
+l:BindEndpointAsync("127.0.0.1", "0"):await()
+print("listening " .. l.Information.LocalPort)
+`
+
+// A connection goes from a script to a plugin and back to the script
+// through the one broker they share, by task id, while the client
+// streams: a.lua echoes its first line and transfers it to the task
+// "mover"; the plugin "mover", raised SocketActivity, reclaims it, echoes
+// the next n bytes and transfers it to the task "a"; a.lua, raised in
+// turn, reclaims it and echoes to the end. Every byte comes back once, in
+// order.
+func TestScriptPluginScriptTransfer(t *testing.T) {
+	const n, total = 100_000, 300_000
+	b := trigger.NewBroker(trigger.Options{})
+	t.Cleanup(func() { b.Close() }) // last: after the plugin and the script stop
+	out := &lines{changed: make(chan struct{})}
+	engine, err := lua.NewEngine(lua.EngineOptions{Logger: slog.New(slog.DiscardHandler), Stdout: out, Broker: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, rec := newRunner(t, pluginhost.Options{Broker: b})
+	startPlugin(t, r, "mover", isolation.Capabilities(isolation.Loopback), bins.broker, fmt.Sprint(n))
+	rec.logged("ready", nil)
+
+	path := filepath.Join(t.TempDir(), "a.lua")
+	if err := os.WriteFile(path, []byte(scriptA), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script, err := engine.Start(path, lua.ScriptOptions{})
+	if err != nil {
+		t.Fatal(lua.ErrorText(err))
+	}
+	t.Cleanup(script.Stop)
+	port := strings.TrimPrefix(out.wait(t, "listening "), "listening ")
+
+	c, err := net.Dial("tcp4", "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(waitTimeout))
+	rd := bufio.NewReader(c)
+	c.Write([]byte("first\n"))
+	if line, _ := rd.ReadString('\n'); line != "a first\n" {
+		t.Fatalf("got %q", line)
+	}
+	data := make([]byte, total)
+	for i := range data {
+		data[i] = byte(i*13 + i/256)
+	}
+	wrote := make(chan error, 1)
+	go func() {
+		for p := data; len(p) > 0; p = p[min(len(p), 1000):] {
+			if _, err := c.Write(p[:min(len(p), 1000)]); err != nil {
+				wrote <- err
+				return
+			}
+		}
+		wrote <- nil
+	}()
+	got := make([]byte, total)
+	if _, err := io.ReadFull(rd, got); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		if got[i] != data[i] {
+			t.Fatalf("byte %d came back as %d, want %d: lost or reordered", i, got[i], data[i])
+		}
+	}
+	rec.logged("got", func(a map[string]any) bool { return a["context"] == "from a" })
+	rec.logged("transferred", nil)
+	out.wait(t, "a: back from plugin")
+}

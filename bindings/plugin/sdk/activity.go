@@ -1,0 +1,229 @@
+package sdk
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/netrun/netrun/bindings/plugin/proto/pluginv1"
+	"github.com/netrun/netrun/runtime/socketerror"
+)
+
+// This file is the plugin's side of the host's socket broker
+// (runtime/trigger), which the Lua scripts share: a plugin's task id is
+// its name; the host registers every instance for it as its session
+// starts, so SocketActivity events begin with the session.
+
+// SocketActivityReason is why a SocketActivity was raised: WinRT's
+// SocketActivityTriggerReason, with its values.
+type SocketActivityReason int32
+
+// The reasons, with WinRT's values.
+const (
+	// ReasonNone: a socket listed by HeldSockets.
+	ReasonNone SocketActivityReason = 0
+	// ReasonSocketActivity: data or a datagram arrived.
+	ReasonSocketActivity SocketActivityReason = 1
+	// ReasonConnectionAccepted: a held listener accepted a connection.
+	ReasonConnectionAccepted SocketActivityReason = 2
+	// ReasonKeepAliveTimerExpired: the socket was quiet for its keep-alive.
+	ReasonKeepAliveTimerExpired SocketActivityReason = 3
+	// ReasonSocketClosed: the peer closed the connection, or it failed.
+	ReasonSocketClosed SocketActivityReason = 4
+)
+
+// SocketActivity is a SocketActivityTrigger raised for the plugin's task:
+// the host's broker holds the socket SocketID (the id given to
+// TransferOwnership by a plugin or a script) for the task TaskID.
+type SocketActivity struct {
+	Reason SocketActivityReason
+	// SocketID is the broker's id of the socket: pass it to
+	// ReclaimHeldStreamSocket.
+	SocketID string
+	Kind     SocketKind
+	// TaskID is the task the socket is held for: the plugin's name.
+	TaskID string
+	// Context is SocketActivityContext.Data: what TransferOwnership was
+	// given.
+	Context []byte
+	// Buffered is how many bytes (or connections, or datagrams) the
+	// broker holds for the socket.
+	Buffered uint64
+}
+
+func activityFrom(a *pluginv1.SocketActivity) SocketActivity {
+	return SocketActivity{Reason: SocketActivityReason(a.Reason), SocketID: a.SocketId, Kind: SocketKind(a.Kind),
+		TaskID: a.TaskId, Context: a.Context, Buffered: a.Buffered}
+}
+
+// activityQueue keeps the SocketActivity events until the plugin takes
+// them: nothing raised before the plugin asks is lost.
+type activityQueue struct {
+	mu    sync.Mutex
+	items []*pluginv1.SocketActivity
+	wake  chan struct{} // capacity 1: items were added
+}
+
+func (q *activityQueue) push(a *pluginv1.SocketActivity) {
+	q.mu.Lock()
+	q.items = append(q.items, a)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// SocketActivity returns the next SocketActivityTrigger raised for the
+// plugin's task, waiting for one. It fails once ctx ends or the session
+// has ended. Triggers raised while no instance ran are delivered to the
+// next one.
+func (h *Host) SocketActivity(ctx context.Context) (SocketActivity, error) {
+	const op = "Host.SocketActivity"
+	q := &h.s.acts
+	for {
+		q.mu.Lock()
+		if len(q.items) > 0 {
+			a := q.items[0]
+			q.items[0] = nil
+			q.items = q.items[1:]
+			q.mu.Unlock()
+			return activityFrom(a), nil
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.wake:
+		case <-ctx.Done():
+			return SocketActivity{}, ctxErr(ctx, op)
+		case <-h.s.ctx.Done():
+			return SocketActivity{}, endedError(op)
+		}
+	}
+}
+
+// HeldSockets returns the sockets the host's broker held for the plugin's
+// task when the session started (Reason is ReasonNone).
+func (h *Host) HeldSockets() []SocketActivity {
+	var out []SocketActivity
+	for _, a := range h.s.hello.Held {
+		out = append(out, activityFrom(a))
+	}
+	return out
+}
+
+// ReclaimHeldStreamSocket reclaims the stream socket the host's broker
+// holds under socketID for the plugin's task (told by SocketActivity or
+// HeldSockets): it becomes one of the plugin's sockets, whose first reads
+// return the bytes the broker held, in order, then the connection's. It
+// stays enabled for its task.
+func (h *Host) ReclaimHeldStreamSocket(ctx context.Context, socketID string) (*StreamSocket, error) {
+	const op = "Host.ReclaimHeldStreamSocket"
+	if socketID == "" {
+		return nil, socketerror.InvalidArg(op, "socketID", "must not be empty")
+	}
+	res, err := h.s.do(ctx, op, &pluginv1.Command{Command: &pluginv1.Command_Reclaim{Reclaim: &pluginv1.Reclaim{SocketId: socketID}}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	cr := res.GetCreated()
+	s := h.NewStreamSocket()
+	s.setConnected(cr.Socket, cr.Info)
+	return s, nil
+}
+
+// EnableTransferOwnership makes taskID the task TransferToBroker
+// transfers the socket for: a script's file name without .lua, or a
+// plugin's name. Without it the task is the plugin's own.
+func (s *StreamSocket) EnableTransferOwnership(taskID string) {
+	s.mu.Lock()
+	s.taskID = taskID
+	s.mu.Unlock()
+}
+
+// TransferToBroker is WinRT's TransferOwnership(socketId, data,
+// keepAliveTime): it hands the socket to the host's socket broker, shared
+// with the scripts, under socketID for the task EnableTransferOwnership
+// named, and the plugin stops having it (it is closed here, not in the
+// host). The task's guest is raised SocketActivity and reclaims it.
+//
+// Writes are flushed first; the read-ahead is stopped, and the bytes it
+// received that no Read returned go back in front of the connection's,
+// so the next owner reads every byte once, in order. No Read or Write
+// may run concurrently. If the broker refuses the socket (socketID is
+// held for the task already), the plugin keeps it and nothing is lost.
+// (TransferOwnership, without an id, is the older restart-only transfer.)
+func (s *StreamSocket) TransferToBroker(ctx context.Context, socketID string, data []byte, keepAlive time.Duration) error {
+	const op = "StreamSocket.TransferOwnership"
+	id, err := s.conn(op)
+	if err != nil {
+		return err
+	}
+	if socketID == "" {
+		return socketerror.InvalidArg(op, "socketId", "must not be empty")
+	}
+	if err := s.output.Flush(ctx); err != nil {
+		return err
+	}
+	select {
+	case s.readTurn <- struct{}{}:
+	case <-ctx.Done():
+		return ctxErr(ctx, op)
+	}
+	defer func() { <-s.readTurn }()
+
+	// Stop the read-ahead and wait for its last completion.
+	s.rd.mu.Lock()
+	s.rd.handing = true
+	inflight := s.rd.inflight
+	s.rd.mu.Unlock()
+	resume := func() {
+		s.rd.mu.Lock()
+		s.rd.handing = false
+		s.rd.mu.Unlock()
+	}
+	if inflight {
+		if _, err := s.h.s.do(ctx, op, &pluginv1.Command{Command: &pluginv1.Command_CancelIo{CancelIo: &pluginv1.CancelIO{Socket: id}}}, nil); err != nil {
+			resume()
+			return err
+		}
+		for {
+			s.rd.mu.Lock()
+			inflight = s.rd.inflight
+			s.rd.mu.Unlock()
+			if !inflight {
+				break
+			}
+			select {
+			case <-s.rd.wake:
+			case <-ctx.Done():
+				resume()
+				return ctxErr(ctx, op)
+			}
+		}
+	}
+	s.rd.mu.Lock()
+	unread := s.rd.buf
+	s.rd.buf = nil
+	s.rd.err = nil // the read-ahead's OperationAborted
+	s.rd.mu.Unlock()
+	s.mu.Lock()
+	task := s.taskID
+	s.mu.Unlock()
+	_, err = s.h.s.do(ctx, op, &pluginv1.Command{Command: &pluginv1.Command_TransferOwnership{TransferOwnership: &pluginv1.TransferOwnership{
+		Socket: id, Context: data, HandOver: true, TaskId: task, SocketId: socketID,
+		KeepAliveMs: uint32(keepAlive / time.Millisecond), Unread: unread}}}, nil)
+	if err != nil {
+		// The host put unread back in front of the connection's bytes:
+		// the next reads return it.
+		resume()
+		return err
+	}
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.rd.mu.Lock()
+	s.rd.err = socketerror.Closed("StreamSocket.InputStream.Read")
+	s.rd.mu.Unlock()
+	s.h.untrack(s)
+	return nil
+}
