@@ -2,6 +2,7 @@ package host_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,8 @@ import (
 	"github.com/netrun/netrun/bindings/lua"
 	pluginhost "github.com/netrun/netrun/bindings/plugin/host"
 	"github.com/netrun/netrun/runtime/isolation"
+	"github.com/netrun/netrun/runtime/networking"
+	"github.com/netrun/netrun/runtime/sockets"
 	"github.com/netrun/netrun/runtime/trigger"
 )
 
@@ -160,4 +163,112 @@ func TestScriptPluginScriptTransfer(t *testing.T) {
 	rec.logged("got", func(a map[string]any) bool { return a["context"] == "from a" })
 	rec.logged("transferred", nil)
 	out.wait(t, "a: back from plugin")
+}
+
+// A plugin whose transfer the broker refuses (the socket id is held for
+// the task already) keeps the socket, and the bytes its read-ahead had
+// received come back to its own reads: it echoes the rest, nothing lost
+// or reordered.
+func TestPluginTransferRefusedKeepsSocket(t *testing.T) {
+	const n, total = 50_000, 200_000
+	b := trigger.NewBroker(trigger.Options{})
+	t.Cleanup(func() { b.Close() })
+	occupyID(t, b, "a", "conn")
+	out := &lines{changed: make(chan struct{})}
+	engine, err := lua.NewEngine(lua.EngineOptions{Logger: slog.New(slog.DiscardHandler), Stdout: out, Broker: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, rec := newRunner(t, pluginhost.Options{Broker: b})
+	startPlugin(t, r, "mover", isolation.Capabilities(isolation.Loopback), bins.broker, fmt.Sprint(n))
+	rec.logged("ready", nil)
+	path := filepath.Join(t.TempDir(), "a.lua")
+	if err := os.WriteFile(path, []byte(scriptA), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script, err := engine.Start(path, lua.ScriptOptions{})
+	if err != nil {
+		t.Fatal(lua.ErrorText(err))
+	}
+	t.Cleanup(script.Stop)
+	port := strings.TrimPrefix(out.wait(t, "listening "), "listening ")
+
+	c, err := net.Dial("tcp4", "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(waitTimeout))
+	rd := bufio.NewReader(c)
+	c.Write([]byte("first\n"))
+	if line, _ := rd.ReadString('\n'); line != "a first\n" {
+		t.Fatalf("got %q", line)
+	}
+	data := make([]byte, total)
+	for i := range data {
+		data[i] = byte(i*7 + i/256)
+	}
+	wrote := make(chan error, 1)
+	go func() {
+		for p := data; len(p) > 0; p = p[min(len(p), 1000):] {
+			if _, err := c.Write(p[:min(len(p), 1000)]); err != nil {
+				wrote <- err
+				return
+			}
+		}
+		wrote <- c.(*net.TCPConn).CloseWrite()
+	}()
+	got, err := io.ReadAll(rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != total {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		t.Fatalf("%d bytes came back, want %d; logs:\n%s", len(got), total, strings.Join(rec.logs, "\n"))
+	}
+	for i := range got {
+		if got[i] != data[i] {
+			t.Fatalf("byte %d came back as %d, want %d: lost or reordered", i, got[i], data[i])
+		}
+	}
+	rec.logged("transfer failed", nil)
+}
+
+// occupyID makes the broker hold a connected socket under id for task.
+func occupyID(t *testing.T, b *trigger.Broker, task, id string) {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	local, err := networking.NewHostName("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sockets.NewStreamSocket()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	if err := s.Connect(ctx, local, port, sockets.PlainSocket); err != nil {
+		t.Fatal(err)
+	}
+	if peer := <-accepted; peer != nil {
+		t.Cleanup(func() { peer.Close() })
+	}
+	if err := b.EnableTransferOwnership(s, task); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.TransferOwnership(ctx, s, id, nil, 0); err != nil {
+		t.Fatal(err)
+	}
 }

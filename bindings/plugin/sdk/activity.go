@@ -204,7 +204,6 @@ func (s *StreamSocket) TransferToBroker(ctx context.Context, socketID string, da
 	s.rd.mu.Lock()
 	unread := s.rd.buf
 	s.rd.buf = nil
-	s.rd.err = nil // the read-ahead's OperationAborted
 	s.rd.mu.Unlock()
 	s.mu.Lock()
 	task := s.taskID
@@ -213,9 +212,12 @@ func (s *StreamSocket) TransferToBroker(ctx context.Context, socketID string, da
 		Socket: id, Context: data, HandOver: true, TaskId: task, SocketId: socketID,
 		KeepAliveMs: uint32(keepAlive / time.Millisecond), Unread: unread}}}, nil)
 	if err != nil {
-		// The host put unread back in front of the connection's bytes:
-		// the next reads return it.
-		resume()
+		// The host put unread back in front of the connection's bytes,
+		// and the next reads return it, then the connection's end or
+		// error again: the read-ahead starts afresh.
+		s.rd.mu.Lock()
+		s.rd.handing, s.rd.eof, s.rd.err = false, false, nil
+		s.rd.mu.Unlock()
 		return err
 	}
 	s.mu.Lock()

@@ -2,11 +2,14 @@
 // through the host's socket broker: told by SocketActivity of a stream
 // socket held for its task, it reclaims it, echoes the first N bytes
 // (N is its argument) and transfers it to the task "a", with the context
-// "from plugin". It logs "got" with the context it was given.
+// "from plugin". It logs "got" with the context it was given. If the
+// transfer fails it logs "transfer failed" and echoes to end of stream.
 package main
 
 import (
 	"context"
+	"io"
+	"math"
 	"os"
 	"strconv"
 	"time"
@@ -44,7 +47,11 @@ func run(ctx context.Context, h *sdk.Host) error {
 		}
 		s.EnableTransferOwnership("a")
 		if err := s.TransferToBroker(ctx, "conn", []byte("from plugin"), 0); err != nil {
-			log.Error("transfer failed", "err", err)
+			// The plugin keeps the socket: it echoes the rest itself.
+			log.Info("transfer failed", "err", err.Error())
+			if err := echo(ctx, s, math.MaxInt); err != io.EOF {
+				log.Error("echo to the end failed", "err", err)
+			}
 			s.Close()
 			continue
 		}
@@ -52,7 +59,8 @@ func run(ctx context.Context, h *sdk.Host) error {
 	}
 }
 
-// echo writes back the first n bytes s reads.
+// echo writes back the first n bytes s reads (io.EOF if the stream
+// ends first).
 func echo(ctx context.Context, s *sdk.StreamSocket, n int) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
