@@ -226,7 +226,16 @@ func (b *broker) holds() bool { return b.count() > 0 }
 // waitActivity waits until a held socket has activity; it reports false
 // if ctx ended first.
 func (b *broker) waitActivity(ctx context.Context) bool {
+	return b.waitActivityOr(ctx, func() bool { return false })
+}
+
+// waitActivityOr is waitActivity that also returns once other, checked
+// after each signal, reports true.
+func (b *broker) waitActivityOr(ctx context.Context, other func() bool) bool {
 	for {
+		if other() {
+			return true
+		}
 		b.mu.Lock()
 		active := false
 		for _, p := range b.parked {

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/netrun/netrun/bindings/plugin/proto/pluginv1"
@@ -16,6 +17,40 @@ import (
 // session; TransferOwnership with hand_over transfers through the broker
 // and Reclaim{socket_id} reclaims from it. The restart broker (broker.go)
 // still keeps what a plugin marks with a plain TransferOwnership.
+
+// heldForTask counts the sockets the runtime broker holds for the
+// plugin's task.
+func (sv *supervisor) heldForTask() int {
+	if b := sv.r.opts.Broker; b != nil {
+		return len(b.AllSockets(sv.cfg.Name))
+	}
+	return 0
+}
+
+// waitActivity waits, for a lazy plugin that is not running, until a
+// socket held for it has activity: one its instances transferred for
+// restarts (the plugin host's own broker), or a SocketActivityTrigger for
+// its task in the runtime broker, which stays pending for the instance
+// it starts. It reports false if the plugin is being stopped.
+func (sv *supervisor) waitActivity() bool {
+	b := sv.r.opts.Broker
+	if b == nil {
+		return sv.broker.waitActivity(sv.ctx)
+	}
+	var raised atomic.Bool
+	unregister := b.RegisterTask(sv.cfg.Name, func(*trigger.SocketActivityTriggerDetails) bool {
+		raised.Store(true)
+		sv.broker.signal()
+		return false // left pending for the instance
+	})
+	defer unregister()
+	for _, h := range b.AllSockets(sv.cfg.Name) {
+		if h.Buffered() > 0 {
+			return true // activity came before the wait
+		}
+	}
+	return sv.broker.waitActivityOr(sv.ctx, raised.Load)
+}
 
 // held lists the sockets the runtime broker holds for the plugin's task,
 // for Hello.

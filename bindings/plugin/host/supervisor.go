@@ -79,9 +79,9 @@ func (sv *supervisor) run() {
 	defer close(sv.done)
 	backoff := sv.r.opts.MinBackoff
 	for {
-		if sv.cfg.Lazy && sv.broker.holds() {
+		if sv.cfg.Lazy && (sv.broker.holds() || sv.heldForTask() > 0) {
 			sv.log.Info("plugin waits for activity on a socket it transferred before starting again")
-			if !sv.broker.waitActivity(sv.ctx) {
+			if !sv.waitActivity() {
 				return
 			}
 		}

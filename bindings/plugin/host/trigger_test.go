@@ -16,6 +16,7 @@ import (
 
 	"github.com/netrun/netrun/bindings/lua"
 	pluginhost "github.com/netrun/netrun/bindings/plugin/host"
+	rthost "github.com/netrun/netrun/runtime/host"
 	"github.com/netrun/netrun/runtime/isolation"
 	"github.com/netrun/netrun/runtime/networking"
 	"github.com/netrun/netrun/runtime/sockets"
@@ -271,4 +272,82 @@ func occupyID(t *testing.T, b *trigger.Broker, task, id string) {
 	if err := b.TransferOwnership(ctx, s, id, nil, 0); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A lazy plugin that exits while the shared broker holds a socket for its
+// task is started again by the socket's activity, and its new instance
+// is raised the trigger: the connection goes a.lua → mover #1 → (broker,
+// mover's own task) → mover #2 → a.lua, every byte once, in order.
+func TestLazyPluginStartedBySocketActivity(t *testing.T) {
+	const n, total = 50_000, 300_000
+	b := trigger.NewBroker(trigger.Options{})
+	t.Cleanup(func() { b.Close() })
+	out := &lines{changed: make(chan struct{})}
+	engine, err := lua.NewEngine(lua.EngineOptions{Logger: slog.New(slog.DiscardHandler), Stdout: out, Broker: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, rec := newRunner(t, pluginhost.Options{Broker: b})
+	g, err := r.StartPlugin(context.Background(), rthost.PluginConfig{Name: "mover", Lazy: true,
+		Command: []string{bins.broker, fmt.Sprint(n), "hop"}}, &sockets.Env{Guard: isolation.Capabilities(isolation.Loopback)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Stop)
+	rec.logged("ready", nil)
+	path := filepath.Join(t.TempDir(), "a.lua")
+	if err := os.WriteFile(path, []byte(scriptA), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script, err := engine.Start(path, lua.ScriptOptions{})
+	if err != nil {
+		t.Fatal(lua.ErrorText(err))
+	}
+	t.Cleanup(script.Stop)
+	port := strings.TrimPrefix(out.wait(t, "listening "), "listening ")
+
+	c, err := net.Dial("tcp4", "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(waitTimeout))
+	rd := bufio.NewReader(c)
+	c.Write([]byte("first\n"))
+	if line, _ := rd.ReadString('\n'); line != "a first\n" {
+		t.Fatalf("got %q", line)
+	}
+	data := make([]byte, total)
+	for i := range data {
+		data[i] = byte(i*11 + i/256)
+	}
+	wrote := make(chan error, 1)
+	go func() {
+		for p := data; len(p) > 0; p = p[min(len(p), 1000):] {
+			if _, err := c.Write(p[:min(len(p), 1000)]); err != nil {
+				wrote <- err
+				return
+			}
+		}
+		wrote <- nil
+	}()
+	got := make([]byte, total)
+	if _, err := io.ReadFull(rd, got); err != nil {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		t.Fatalf("%v; logs:\n%s\nscript: %q", err, strings.Join(rec.logs, "\n"), out.got)
+	}
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		if got[i] != data[i] {
+			t.Fatalf("byte %d came back as %d, want %d: lost or reordered", i, got[i], data[i])
+		}
+	}
+	rec.logged("hopped", nil)
+	rec.logged("plugin waits for activity on a socket it transferred before starting again", nil)
+	started(rec, "mover", 2)
+	rec.logged("got", func(a map[string]any) bool { return a["context"] == "from mover" })
+	out.wait(t, "a: back from plugin")
 }

@@ -4,6 +4,10 @@
 // (N is its argument) and transfers it to the task "a", with the context
 // "from plugin". It logs "got" with the context it was given. If the
 // transfer fails it logs "transfer failed" and echoes to end of stream.
+// With a second argument "hop", its first instance transfers the socket
+// to its own task instead, under the id "hop" with the context "from
+// mover", logs "hopped" and exits: the next instance takes it from
+// there.
 package main
 
 import (
@@ -25,11 +29,17 @@ func run(ctx context.Context, h *sdk.Host) error {
 	if err != nil {
 		return err
 	}
+	hop := len(os.Args) > 2 && os.Args[2] == "hop" && h.Instance() == 1
 	log := h.Logger()
 	log.Info("ready")
+	// The sockets held when the session started come first: a trigger
+	// raised to an instance that was exiting is not raised again.
+	held := h.HeldSockets()
 	for {
-		a, err := h.SocketActivity(ctx)
-		if err != nil {
+		var a sdk.SocketActivity
+		if len(held) > 0 {
+			a, held = held[0], held[1:]
+		} else if a, err = h.SocketActivity(ctx); err != nil {
 			return err
 		}
 		if a.Kind != sdk.KindStreamSocket {
@@ -44,6 +54,14 @@ func run(ctx context.Context, h *sdk.Host) error {
 			log.Error("echo failed", "err", err)
 			s.Close()
 			continue
+		}
+		if hop {
+			s.EnableTransferOwnership(h.Name())
+			if err := s.TransferToBroker(ctx, "hop", []byte("from mover"), 0); err != nil {
+				return err
+			}
+			log.Info("hopped")
+			return nil
 		}
 		s.EnableTransferOwnership("a")
 		if err := s.TransferToBroker(ctx, "conn", []byte("from plugin"), 0); err != nil {
