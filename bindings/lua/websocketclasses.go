@@ -25,6 +25,8 @@ func wsModules(v *vm, L *glua.LState) map[string]glua.LValue {
 		m := websocket.NewMessageWebSocket(v.env)
 		l := v.newWebSocket(L, messageWebSocketClass, m)
 		l.typed = m.Control()
+		l.msgType = m.Control().MessageType()
+		l.sentType = l.msgType
 		L.Push(l.ud)
 		return 1
 	}))
