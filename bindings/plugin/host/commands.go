@@ -109,7 +109,9 @@ func (i *instance) handle(c *pluginv1.Command) {
 			i.reclaim(o, cmd.Reclaim.Socket)
 		}
 	default:
-		i.finish(o, invalid("plugin protocol", "command %s is not supported by this host", commandName(c)))
+		if !i.controlChannelCommand(ctx, o, c) {
+			i.finish(o, invalid("plugin protocol", "command %s is not supported by this host", commandName(c)))
+		}
 	}
 }
 

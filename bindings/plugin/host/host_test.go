@@ -29,7 +29,7 @@ import (
 const waitTimeout = 30 * time.Second
 
 // bins are the plugin binaries TestMain builds; set once, before any test.
-var bins struct{ echo, raw, sdkcheck, broker string }
+var bins struct{ echo, raw, sdkcheck, broker, cct string }
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -47,8 +47,10 @@ func TestMain(m *testing.M) {
 	bins.raw = filepath.Join(dir, "rawplugin")
 	bins.sdkcheck = filepath.Join(dir, "sdkcheck")
 	bins.broker = filepath.Join(dir, "brokerplugin")
+	bins.cct = filepath.Join(dir, "cctplugin")
 	for out, pkg := range map[string]string{bins.echo: "../../../plugins/echo/cmd/netrun-echo", bins.raw: "./testdata/rawplugin",
-		bins.sdkcheck: "./testdata/sdkcheck", bins.broker: "./testdata/brokerplugin"} {
+		bins.sdkcheck: "./testdata/sdkcheck", bins.broker: "./testdata/brokerplugin",
+		bins.cct: "./testdata/cctplugin"} {
 		if b, err := exec.Command("go", append(build, "-o", out, pkg)...).CombinedOutput(); err != nil {
 			os.RemoveAll(dir)
 			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, b)

@@ -58,6 +58,8 @@ type instance struct {
 	cause   error
 	sockets map[uint64]*hsocket // the sockets the instance owns
 	ops     map[uint64]*op      // operations in flight
+	// channels are the instance's control channels, closed when it ends.
+	channels map[uint64]*controlChannel
 	// unregister ends the instance's SocketActivityTrigger registration
 	// with the runtime broker; nil if none.
 	unregister func()
@@ -74,7 +76,7 @@ func newInstance(sv *supervisor, n int, client *plugin.Client, cmd *exec.Cmd, co
 	return &instance{
 		sv: sv, n: n, log: sv.log.With("instance", n), client: client, cmd: cmd, conn: conn,
 		ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), ended: make(chan struct{}),
-		sockets: map[uint64]*hsocket{}, ops: map[uint64]*op{},
+		sockets: map[uint64]*hsocket{}, ops: map[uint64]*op{}, channels: map[uint64]*controlChannel{},
 	}
 }
 
@@ -164,13 +166,15 @@ func (i *instance) end(cause error) {
 	close(i.ended)
 }
 
-// cleanup closes the sockets the instance owned, except the transferred
-// ones, which go to the broker, and fails the operations in flight.
+// cleanup closes the sockets and control channels the instance owned,
+// except the transferred sockets, which go to the broker, and fails the
+// operations in flight.
 func (i *instance) cleanup() {
 	i.mu.Lock()
 	socks := i.sockets
 	ops := i.ops
-	i.sockets, i.ops = map[uint64]*hsocket{}, map[uint64]*op{}
+	chs := i.channels
+	i.sockets, i.ops, i.channels = map[uint64]*hsocket{}, map[uint64]*op{}, map[uint64]*controlChannel{}
 	i.queue = nil
 	unregister := i.unregister
 	i.unregister = nil
@@ -178,6 +182,7 @@ func (i *instance) cleanup() {
 	if unregister != nil {
 		unregister()
 	}
+	closeChannels(chs)
 	for _, o := range ops {
 		o.cancel()
 	}

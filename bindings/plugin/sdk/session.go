@@ -300,6 +300,8 @@ func (s *session) dispatch(ev *pluginv1.Event) {
 			Hresult: uint32(socketerror.EInvalidArg), Op: "plugin protocol", Message: e.ProtocolError.Message}}})
 	case *pluginv1.Event_SocketActivity:
 		s.acts.push(e.SocketActivity)
+	case *pluginv1.Event_ControlChannelEvent:
+		s.routeChannel(e.ControlChannelEvent.Channel, ev)
 	case *pluginv1.Event_Hello:
 		s.log.Error("the host sent a second Hello; ignored")
 	default:
@@ -348,6 +350,29 @@ func (s *session) route(id uint64, ev *pluginv1.Event) {
 		return
 	}
 	sk.event(ev)
+}
+
+// routeChannel hands a control channel's event to it; an event for a
+// channel closed meanwhile is dropped.
+func (s *session) routeChannel(id uint64, ev *pluginv1.Event) {
+	s.mu.Lock()
+	sk := s.sinks[id]
+	s.mu.Unlock()
+	if sk != nil {
+		sk.event(ev)
+	}
+}
+
+// registerLive is register unless the session has ended, which it
+// reports as false.
+func (s *session) registerLive(id uint64, sk sink) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return false
+	}
+	s.sinks[id] = sk
+	return true
 }
 
 // register makes sk receive the events of socket id (a reclaimed

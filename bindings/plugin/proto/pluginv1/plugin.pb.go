@@ -161,6 +161,63 @@ func (SocketActivityReason) EnumDescriptor() ([]byte, []int) {
 	return file_plugin_proto_rawDescGZIP(), []int{1}
 }
 
+// ControlChannelEventKind says which trigger of a control channel fired.
+type ControlChannelEventKind int32
+
+const (
+	ControlChannelEventKind_CONTROL_CHANNEL_EVENT_KIND_NONE ControlChannelEventKind = 0
+	// KEEP_ALIVE: KeepAliveTrigger, the transport is due a keep-alive.
+	ControlChannelEventKind_CONTROL_CHANNEL_EVENT_KIND_KEEP_ALIVE ControlChannelEventKind = 1
+	// PUSH_NOTIFICATION: PushNotificationTrigger, data arrived on the
+	// transport (the plugin reads it).
+	ControlChannelEventKind_CONTROL_CHANNEL_EVENT_KIND_PUSH_NOTIFICATION ControlChannelEventKind = 2
+	// RESET: ResetTrigger, the transport dropped; the channel is disarmed.
+	ControlChannelEventKind_CONTROL_CHANNEL_EVENT_KIND_RESET ControlChannelEventKind = 3
+)
+
+// Enum value maps for ControlChannelEventKind.
+var (
+	ControlChannelEventKind_name = map[int32]string{
+		0: "CONTROL_CHANNEL_EVENT_KIND_NONE",
+		1: "CONTROL_CHANNEL_EVENT_KIND_KEEP_ALIVE",
+		2: "CONTROL_CHANNEL_EVENT_KIND_PUSH_NOTIFICATION",
+		3: "CONTROL_CHANNEL_EVENT_KIND_RESET",
+	}
+	ControlChannelEventKind_value = map[string]int32{
+		"CONTROL_CHANNEL_EVENT_KIND_NONE":              0,
+		"CONTROL_CHANNEL_EVENT_KIND_KEEP_ALIVE":        1,
+		"CONTROL_CHANNEL_EVENT_KIND_PUSH_NOTIFICATION": 2,
+		"CONTROL_CHANNEL_EVENT_KIND_RESET":             3,
+	}
+)
+
+func (x ControlChannelEventKind) Enum() *ControlChannelEventKind {
+	p := new(ControlChannelEventKind)
+	*p = x
+	return p
+}
+
+func (x ControlChannelEventKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ControlChannelEventKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_plugin_proto_enumTypes[2].Descriptor()
+}
+
+func (ControlChannelEventKind) Type() protoreflect.EnumType {
+	return &file_plugin_proto_enumTypes[2]
+}
+
+func (x ControlChannelEventKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ControlChannelEventKind.Descriptor instead.
+func (ControlChannelEventKind) EnumDescriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{2}
+}
+
 // HostMessage is one batch of events, in the order they happened.
 type HostMessage struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -475,6 +532,7 @@ type Event struct {
 	//	*Event_Shutdown
 	//	*Event_ProtocolError
 	//	*Event_SocketActivity
+	//	*Event_ControlChannelEvent
 	Event         isEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -589,6 +647,15 @@ func (x *Event) GetSocketActivity() *SocketActivity {
 	return nil
 }
 
+func (x *Event) GetControlChannelEvent() *ControlChannelEvent {
+	if x != nil {
+		if x, ok := x.Event.(*Event_ControlChannelEvent); ok {
+			return x.ControlChannelEvent
+		}
+	}
+	return nil
+}
+
 type isEvent_Event interface {
 	isEvent_Event()
 }
@@ -625,6 +692,10 @@ type Event_SocketActivity struct {
 	SocketActivity *SocketActivity `protobuf:"bytes,8,opt,name=socket_activity,json=socketActivity,proto3,oneof"`
 }
 
+type Event_ControlChannelEvent struct {
+	ControlChannelEvent *ControlChannelEvent `protobuf:"bytes,9,opt,name=control_channel_event,json=controlChannelEvent,proto3,oneof"`
+}
+
 func (*Event_Hello) isEvent_Event() {}
 
 func (*Event_Completion) isEvent_Event() {}
@@ -640,6 +711,8 @@ func (*Event_Shutdown) isEvent_Event() {}
 func (*Event_ProtocolError) isEvent_Event() {}
 
 func (*Event_SocketActivity) isEvent_Event() {}
+
+func (*Event_ControlChannelEvent) isEvent_Event() {}
 
 // Hello is always the first event of a session.
 type Hello struct {
@@ -937,6 +1010,7 @@ type Completion struct {
 	//	*Completion_Created
 	//	*Completion_Read
 	//	*Completion_Written
+	//	*Completion_ControlChannel
 	Result isCompletion_Result `protobuf_oneof:"result"`
 	// more: another completion for this op follows (a continuous read).
 	More          bool `protobuf:"varint,7,opt,name=more,proto3" json:"more,omitempty"`
@@ -1033,6 +1107,15 @@ func (x *Completion) GetWritten() *WriteResult {
 	return nil
 }
 
+func (x *Completion) GetControlChannel() *ControlChannelResult {
+	if x != nil {
+		if x, ok := x.Result.(*Completion_ControlChannel); ok {
+			return x.ControlChannel
+		}
+	}
+	return nil
+}
+
 func (x *Completion) GetMore() bool {
 	if x != nil {
 		return x.More
@@ -1069,6 +1152,12 @@ type Completion_Written struct {
 	Written *WriteResult `protobuf:"bytes,6,opt,name=written,proto3,oneof"`
 }
 
+type Completion_ControlChannel struct {
+	// control_channel: ControlChannelCreate, ControlChannelWaitForPushEnabled
+	// and ControlChannelDecreaseKeepAlive.
+	ControlChannel *ControlChannelResult `protobuf:"bytes,8,opt,name=control_channel,json=controlChannel,proto3,oneof"`
+}
+
 func (*Completion_Error) isCompletion_Result() {}
 
 func (*Completion_Done) isCompletion_Result() {}
@@ -1078,6 +1167,8 @@ func (*Completion_Created) isCompletion_Result() {}
 func (*Completion_Read) isCompletion_Result() {}
 
 func (*Completion_Written) isCompletion_Result() {}
+
+func (*Completion_ControlChannel) isCompletion_Result() {}
 
 type Done struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1267,6 +1358,150 @@ func (x *WriteResult) GetBytes() uint32 {
 	return 0
 }
 
+// ControlChannelResult describes a control channel after a command.
+type ControlChannelResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// channel is the channel's id, which names it in later commands and in
+	// ControlChannelEvent. Channel ids and socket ids are drawn from the
+	// same counter.
+	Channel uint64 `protobuf:"varint,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	// status is a ControlChannelTriggerStatus value, as WinRT numbers them
+	// (1 SoftwareSlotAllocated, 3 PolicyError, 5 TransportDisconnected):
+	// what WaitForPushEnabled reported, or the channel's status.
+	Status int32 `protobuf:"varint,2,opt,name=status,proto3" json:"status,omitempty"`
+	// current_keep_alive_interval_minutes is CurrentKeepAliveIntervalInMinutes,
+	// with fractions.
+	CurrentKeepAliveIntervalMinutes float64 `protobuf:"fixed64,3,opt,name=current_keep_alive_interval_minutes,json=currentKeepAliveIntervalMinutes,proto3" json:"current_keep_alive_interval_minutes,omitempty"`
+	unknownFields                   protoimpl.UnknownFields
+	sizeCache                       protoimpl.SizeCache
+}
+
+func (x *ControlChannelResult) Reset() {
+	*x = ControlChannelResult{}
+	mi := &file_plugin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControlChannelResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControlChannelResult) ProtoMessage() {}
+
+func (x *ControlChannelResult) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControlChannelResult.ProtoReflect.Descriptor instead.
+func (*ControlChannelResult) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ControlChannelResult) GetChannel() uint64 {
+	if x != nil {
+		return x.Channel
+	}
+	return 0
+}
+
+func (x *ControlChannelResult) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *ControlChannelResult) GetCurrentKeepAliveIntervalMinutes() float64 {
+	if x != nil {
+		return x.CurrentKeepAliveIntervalMinutes
+	}
+	return 0
+}
+
+// ControlChannelEvent is a trigger of a control channel the plugin made
+// with ControlChannelCreate (runtime/trigger's ControlChannelTrigger),
+// raised on the host's broker and posted to the plugin.
+type ControlChannelEvent struct {
+	state   protoimpl.MessageState  `protogen:"open.v1"`
+	Channel uint64                  `protobuf:"varint,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	Kind    ControlChannelEventKind `protobuf:"varint,2,opt,name=kind,proto3,enum=netrun.plugin.v1.ControlChannelEventKind" json:"kind,omitempty"`
+	// current_keep_alive_interval_minutes is the channel's current
+	// keep-alive interval when the event was raised.
+	CurrentKeepAliveIntervalMinutes float64 `protobuf:"fixed64,3,opt,name=current_keep_alive_interval_minutes,json=currentKeepAliveIntervalMinutes,proto3" json:"current_keep_alive_interval_minutes,omitempty"`
+	// error says why a RESET's transport dropped, when known; unset for a
+	// peer that closed the connection cleanly.
+	Error         *Error `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ControlChannelEvent) Reset() {
+	*x = ControlChannelEvent{}
+	mi := &file_plugin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControlChannelEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControlChannelEvent) ProtoMessage() {}
+
+func (x *ControlChannelEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControlChannelEvent.ProtoReflect.Descriptor instead.
+func (*ControlChannelEvent) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ControlChannelEvent) GetChannel() uint64 {
+	if x != nil {
+		return x.Channel
+	}
+	return 0
+}
+
+func (x *ControlChannelEvent) GetKind() ControlChannelEventKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ControlChannelEventKind_CONTROL_CHANNEL_EVENT_KIND_NONE
+}
+
+func (x *ControlChannelEvent) GetCurrentKeepAliveIntervalMinutes() float64 {
+	if x != nil {
+		return x.CurrentKeepAliveIntervalMinutes
+	}
+	return 0
+}
+
+func (x *ControlChannelEvent) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 // ConnectionReceived: a listener accepted a connection, now the socket
 // `socket`, owned by the plugin. It must be closed by the plugin.
 type ConnectionReceived struct {
@@ -1280,7 +1515,7 @@ type ConnectionReceived struct {
 
 func (x *ConnectionReceived) Reset() {
 	*x = ConnectionReceived{}
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1292,7 +1527,7 @@ func (x *ConnectionReceived) String() string {
 func (*ConnectionReceived) ProtoMessage() {}
 
 func (x *ConnectionReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1305,7 +1540,7 @@ func (x *ConnectionReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionReceived.ProtoReflect.Descriptor instead.
 func (*ConnectionReceived) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14}
+	return file_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ConnectionReceived) GetListener() uint64 {
@@ -1343,7 +1578,7 @@ type MessageReceived struct {
 
 func (x *MessageReceived) Reset() {
 	*x = MessageReceived{}
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1355,7 +1590,7 @@ func (x *MessageReceived) String() string {
 func (*MessageReceived) ProtoMessage() {}
 
 func (x *MessageReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1368,7 +1603,7 @@ func (x *MessageReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageReceived.ProtoReflect.Descriptor instead.
 func (*MessageReceived) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15}
+	return file_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *MessageReceived) GetSocket() uint64 {
@@ -1417,7 +1652,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1429,7 +1664,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1442,7 +1677,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16}
+	return file_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Ping) GetSeq() uint64 {
@@ -1463,7 +1698,7 @@ type Shutdown struct {
 
 func (x *Shutdown) Reset() {
 	*x = Shutdown{}
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1475,7 +1710,7 @@ func (x *Shutdown) String() string {
 func (*Shutdown) ProtoMessage() {}
 
 func (x *Shutdown) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1488,7 +1723,7 @@ func (x *Shutdown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Shutdown.ProtoReflect.Descriptor instead.
 func (*Shutdown) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{17}
+	return file_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Shutdown) GetReason() string {
@@ -1510,7 +1745,7 @@ type ProtocolError struct {
 
 func (x *ProtocolError) Reset() {
 	*x = ProtocolError{}
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1522,7 +1757,7 @@ func (x *ProtocolError) String() string {
 func (*ProtocolError) ProtoMessage() {}
 
 func (x *ProtocolError) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1535,7 +1770,7 @@ func (x *ProtocolError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProtocolError.ProtoReflect.Descriptor instead.
 func (*ProtocolError) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18}
+	return file_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ProtocolError) GetOp() uint64 {
@@ -1578,6 +1813,12 @@ type Command struct {
 	//	*Command_Pong
 	//	*Command_Cancel
 	//	*Command_Ack
+	//	*Command_ControlChannelCreate
+	//	*Command_ControlChannelUsingTransport
+	//	*Command_ControlChannelWaitForPushEnabled
+	//	*Command_ControlChannelDecreaseKeepAlive
+	//	*Command_ControlChannelFlushTransport
+	//	*Command_ControlChannelClose
 	Command       isCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1585,7 +1826,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1597,7 +1838,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1610,7 +1851,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{19}
+	return file_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Command) GetOp() uint64 {
@@ -1760,6 +2001,60 @@ func (x *Command) GetAck() *Ack {
 	return nil
 }
 
+func (x *Command) GetControlChannelCreate() *ControlChannelCreate {
+	if x != nil {
+		if x, ok := x.Command.(*Command_ControlChannelCreate); ok {
+			return x.ControlChannelCreate
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetControlChannelUsingTransport() *ControlChannelUsingTransport {
+	if x != nil {
+		if x, ok := x.Command.(*Command_ControlChannelUsingTransport); ok {
+			return x.ControlChannelUsingTransport
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetControlChannelWaitForPushEnabled() *ControlChannelWaitForPushEnabled {
+	if x != nil {
+		if x, ok := x.Command.(*Command_ControlChannelWaitForPushEnabled); ok {
+			return x.ControlChannelWaitForPushEnabled
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetControlChannelDecreaseKeepAlive() *ControlChannelDecreaseKeepAlive {
+	if x != nil {
+		if x, ok := x.Command.(*Command_ControlChannelDecreaseKeepAlive); ok {
+			return x.ControlChannelDecreaseKeepAlive
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetControlChannelFlushTransport() *ControlChannelFlushTransport {
+	if x != nil {
+		if x, ok := x.Command.(*Command_ControlChannelFlushTransport); ok {
+			return x.ControlChannelFlushTransport
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetControlChannelClose() *ControlChannelClose {
+	if x != nil {
+		if x, ok := x.Command.(*Command_ControlChannelClose); ok {
+			return x.ControlChannelClose
+		}
+	}
+	return nil
+}
+
 type isCommand_Command interface {
 	isCommand_Command()
 }
@@ -1820,6 +2115,30 @@ type Command_Ack struct {
 	Ack *Ack `protobuf:"bytes,23,opt,name=ack,proto3,oneof"`
 }
 
+type Command_ControlChannelCreate struct {
+	ControlChannelCreate *ControlChannelCreate `protobuf:"bytes,24,opt,name=control_channel_create,json=controlChannelCreate,proto3,oneof"`
+}
+
+type Command_ControlChannelUsingTransport struct {
+	ControlChannelUsingTransport *ControlChannelUsingTransport `protobuf:"bytes,25,opt,name=control_channel_using_transport,json=controlChannelUsingTransport,proto3,oneof"`
+}
+
+type Command_ControlChannelWaitForPushEnabled struct {
+	ControlChannelWaitForPushEnabled *ControlChannelWaitForPushEnabled `protobuf:"bytes,26,opt,name=control_channel_wait_for_push_enabled,json=controlChannelWaitForPushEnabled,proto3,oneof"`
+}
+
+type Command_ControlChannelDecreaseKeepAlive struct {
+	ControlChannelDecreaseKeepAlive *ControlChannelDecreaseKeepAlive `protobuf:"bytes,27,opt,name=control_channel_decrease_keep_alive,json=controlChannelDecreaseKeepAlive,proto3,oneof"`
+}
+
+type Command_ControlChannelFlushTransport struct {
+	ControlChannelFlushTransport *ControlChannelFlushTransport `protobuf:"bytes,28,opt,name=control_channel_flush_transport,json=controlChannelFlushTransport,proto3,oneof"`
+}
+
+type Command_ControlChannelClose struct {
+	ControlChannelClose *ControlChannelClose `protobuf:"bytes,29,opt,name=control_channel_close,json=controlChannelClose,proto3,oneof"`
+}
+
 func (*Command_StreamConnect) isCommand_Command() {}
 
 func (*Command_StreamRead) isCommand_Command() {}
@@ -1848,6 +2167,18 @@ func (*Command_Cancel) isCommand_Command() {}
 
 func (*Command_Ack) isCommand_Command() {}
 
+func (*Command_ControlChannelCreate) isCommand_Command() {}
+
+func (*Command_ControlChannelUsingTransport) isCommand_Command() {}
+
+func (*Command_ControlChannelWaitForPushEnabled) isCommand_Command() {}
+
+func (*Command_ControlChannelDecreaseKeepAlive) isCommand_Command() {}
+
+func (*Command_ControlChannelFlushTransport) isCommand_Command() {}
+
+func (*Command_ControlChannelClose) isCommand_Command() {}
+
 // StreamConnect makes a StreamSocket and connects it:
 // StreamSocket.ConnectAsync(host, service, protection_level). Completes
 // with SocketCreated.
@@ -1864,7 +2195,7 @@ type StreamConnect struct {
 
 func (x *StreamConnect) Reset() {
 	*x = StreamConnect{}
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1876,7 +2207,7 @@ func (x *StreamConnect) String() string {
 func (*StreamConnect) ProtoMessage() {}
 
 func (x *StreamConnect) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1889,7 +2220,7 @@ func (x *StreamConnect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamConnect.ProtoReflect.Descriptor instead.
 func (*StreamConnect) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20}
+	return file_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *StreamConnect) GetHost() string {
@@ -1950,7 +2281,7 @@ type StreamRead struct {
 
 func (x *StreamRead) Reset() {
 	*x = StreamRead{}
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1962,7 +2293,7 @@ func (x *StreamRead) String() string {
 func (*StreamRead) ProtoMessage() {}
 
 func (x *StreamRead) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1975,7 +2306,7 @@ func (x *StreamRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamRead.ProtoReflect.Descriptor instead.
 func (*StreamRead) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{21}
+	return file_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StreamRead) GetSocket() uint64 {
@@ -2042,7 +2373,7 @@ type StreamWrite struct {
 
 func (x *StreamWrite) Reset() {
 	*x = StreamWrite{}
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2054,7 +2385,7 @@ func (x *StreamWrite) String() string {
 func (*StreamWrite) ProtoMessage() {}
 
 func (x *StreamWrite) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2067,7 +2398,7 @@ func (x *StreamWrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamWrite.ProtoReflect.Descriptor instead.
 func (*StreamWrite) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{22}
+	return file_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *StreamWrite) GetSocket() uint64 {
@@ -2101,7 +2432,7 @@ type StreamFlush struct {
 
 func (x *StreamFlush) Reset() {
 	*x = StreamFlush{}
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2113,7 +2444,7 @@ func (x *StreamFlush) String() string {
 func (*StreamFlush) ProtoMessage() {}
 
 func (x *StreamFlush) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2126,7 +2457,7 @@ func (x *StreamFlush) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamFlush.ProtoReflect.Descriptor instead.
 func (*StreamFlush) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{23}
+	return file_plugin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *StreamFlush) GetSocket() uint64 {
@@ -2151,7 +2482,7 @@ type ListenerBind struct {
 
 func (x *ListenerBind) Reset() {
 	*x = ListenerBind{}
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2163,7 +2494,7 @@ func (x *ListenerBind) String() string {
 func (*ListenerBind) ProtoMessage() {}
 
 func (x *ListenerBind) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2176,7 +2507,7 @@ func (x *ListenerBind) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListenerBind.ProtoReflect.Descriptor instead.
 func (*ListenerBind) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{24}
+	return file_plugin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListenerBind) GetHost() string {
@@ -2212,7 +2543,7 @@ type DatagramBind struct {
 
 func (x *DatagramBind) Reset() {
 	*x = DatagramBind{}
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2224,7 +2555,7 @@ func (x *DatagramBind) String() string {
 func (*DatagramBind) ProtoMessage() {}
 
 func (x *DatagramBind) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2237,7 +2568,7 @@ func (x *DatagramBind) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatagramBind.ProtoReflect.Descriptor instead.
 func (*DatagramBind) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{25}
+	return file_plugin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DatagramBind) GetHost() string {
@@ -2268,7 +2599,7 @@ type DatagramSend struct {
 
 func (x *DatagramSend) Reset() {
 	*x = DatagramSend{}
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2280,7 +2611,7 @@ func (x *DatagramSend) String() string {
 func (*DatagramSend) ProtoMessage() {}
 
 func (x *DatagramSend) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2293,7 +2624,7 @@ func (x *DatagramSend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatagramSend.ProtoReflect.Descriptor instead.
 func (*DatagramSend) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{26}
+	return file_plugin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DatagramSend) GetSocket() uint64 {
@@ -2335,7 +2666,7 @@ type Close struct {
 
 func (x *Close) Reset() {
 	*x = Close{}
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2347,7 +2678,7 @@ func (x *Close) String() string {
 func (*Close) ProtoMessage() {}
 
 func (x *Close) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2360,7 +2691,7 @@ func (x *Close) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Close.ProtoReflect.Descriptor instead.
 func (*Close) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{27}
+	return file_plugin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Close) GetSocket() uint64 {
@@ -2380,7 +2711,7 @@ type CancelIO struct {
 
 func (x *CancelIO) Reset() {
 	*x = CancelIO{}
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2392,7 +2723,7 @@ func (x *CancelIO) String() string {
 func (*CancelIO) ProtoMessage() {}
 
 func (x *CancelIO) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2405,7 +2736,7 @@ func (x *CancelIO) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelIO.ProtoReflect.Descriptor instead.
 func (*CancelIO) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{28}
+	return file_plugin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CancelIO) GetSocket() uint64 {
@@ -2447,7 +2778,7 @@ type TransferOwnership struct {
 
 func (x *TransferOwnership) Reset() {
 	*x = TransferOwnership{}
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2459,7 +2790,7 @@ func (x *TransferOwnership) String() string {
 func (*TransferOwnership) ProtoMessage() {}
 
 func (x *TransferOwnership) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2472,7 +2803,7 @@ func (x *TransferOwnership) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferOwnership.ProtoReflect.Descriptor instead.
 func (*TransferOwnership) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{29}
+	return file_plugin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *TransferOwnership) GetSocket() uint64 {
@@ -2544,7 +2875,7 @@ type Reclaim struct {
 
 func (x *Reclaim) Reset() {
 	*x = Reclaim{}
-	mi := &file_plugin_proto_msgTypes[30]
+	mi := &file_plugin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2556,7 +2887,7 @@ func (x *Reclaim) String() string {
 func (*Reclaim) ProtoMessage() {}
 
 func (x *Reclaim) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[30]
+	mi := &file_plugin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2569,7 +2900,7 @@ func (x *Reclaim) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reclaim.ProtoReflect.Descriptor instead.
 func (*Reclaim) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{30}
+	return file_plugin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Reclaim) GetSocket() uint64 {
@@ -2596,7 +2927,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_plugin_proto_msgTypes[31]
+	mi := &file_plugin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2608,7 +2939,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[31]
+	mi := &file_plugin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2621,7 +2952,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{31}
+	return file_plugin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Pong) GetSeq() uint64 {
@@ -2643,7 +2974,7 @@ type Cancel struct {
 
 func (x *Cancel) Reset() {
 	*x = Cancel{}
-	mi := &file_plugin_proto_msgTypes[32]
+	mi := &file_plugin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2655,7 +2986,7 @@ func (x *Cancel) String() string {
 func (*Cancel) ProtoMessage() {}
 
 func (x *Cancel) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[32]
+	mi := &file_plugin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2668,7 +2999,7 @@ func (x *Cancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cancel.ProtoReflect.Descriptor instead.
 func (*Cancel) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{32}
+	return file_plugin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Cancel) GetTarget() uint64 {
@@ -2691,7 +3022,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_plugin_proto_msgTypes[33]
+	mi := &file_plugin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2703,7 +3034,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[33]
+	mi := &file_plugin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2716,7 +3047,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{33}
+	return file_plugin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Ack) GetSocket() uint64 {
@@ -2729,6 +3060,312 @@ func (x *Ack) GetSocket() uint64 {
 func (x *Ack) GetConsumed() uint64 {
 	if x != nil {
 		return x.Consumed
+	}
+	return 0
+}
+
+// ControlChannelCreate is WinRT's ControlChannelTrigger constructor.
+// Completes with ControlChannelResult (its channel id). channel_id is at
+// most 64 bytes; server_keep_alive_interval_minutes takes fractions, down
+// to 10 ms and up to 1439 minutes.
+type ControlChannelCreate struct {
+	state                          protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId                      string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	ServerKeepAliveIntervalMinutes float64                `protobuf:"fixed64,2,opt,name=server_keep_alive_interval_minutes,json=serverKeepAliveIntervalMinutes,proto3" json:"server_keep_alive_interval_minutes,omitempty"`
+	// resource_type is a ControlChannelTriggerResourceType value:
+	// 0 RequestSoftwareSlot, 1 RequestHardwareSlot (given a software slot).
+	ResourceType  int32 `protobuf:"varint,3,opt,name=resource_type,json=resourceType,proto3" json:"resource_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ControlChannelCreate) Reset() {
+	*x = ControlChannelCreate{}
+	mi := &file_plugin_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControlChannelCreate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControlChannelCreate) ProtoMessage() {}
+
+func (x *ControlChannelCreate) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControlChannelCreate.ProtoReflect.Descriptor instead.
+func (*ControlChannelCreate) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ControlChannelCreate) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ControlChannelCreate) GetServerKeepAliveIntervalMinutes() float64 {
+	if x != nil {
+		return x.ServerKeepAliveIntervalMinutes
+	}
+	return 0
+}
+
+func (x *ControlChannelCreate) GetResourceType() int32 {
+	if x != nil {
+		return x.ResourceType
+	}
+	return 0
+}
+
+// ControlChannelUsingTransport makes the plugin's stream socket socket
+// the transport the channel keeps alive: UsingTransport. Completes with
+// Done.
+type ControlChannelUsingTransport struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Channel       uint64                 `protobuf:"varint,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	Socket        uint64                 `protobuf:"varint,2,opt,name=socket,proto3" json:"socket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ControlChannelUsingTransport) Reset() {
+	*x = ControlChannelUsingTransport{}
+	mi := &file_plugin_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControlChannelUsingTransport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControlChannelUsingTransport) ProtoMessage() {}
+
+func (x *ControlChannelUsingTransport) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControlChannelUsingTransport.ProtoReflect.Descriptor instead.
+func (*ControlChannelUsingTransport) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ControlChannelUsingTransport) GetChannel() uint64 {
+	if x != nil {
+		return x.Channel
+	}
+	return 0
+}
+
+func (x *ControlChannelUsingTransport) GetSocket() uint64 {
+	if x != nil {
+		return x.Socket
+	}
+	return 0
+}
+
+// ControlChannelWaitForPushEnabled arms the channel for its connected
+// transport: WaitForPushEnabled. Completes with ControlChannelResult,
+// whose status is what it reported.
+type ControlChannelWaitForPushEnabled struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Channel       uint64                 `protobuf:"varint,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ControlChannelWaitForPushEnabled) Reset() {
+	*x = ControlChannelWaitForPushEnabled{}
+	mi := &file_plugin_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControlChannelWaitForPushEnabled) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControlChannelWaitForPushEnabled) ProtoMessage() {}
+
+func (x *ControlChannelWaitForPushEnabled) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControlChannelWaitForPushEnabled.ProtoReflect.Descriptor instead.
+func (*ControlChannelWaitForPushEnabled) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ControlChannelWaitForPushEnabled) GetChannel() uint64 {
+	if x != nil {
+		return x.Channel
+	}
+	return 0
+}
+
+// ControlChannelDecreaseKeepAlive is DecreaseNetworkKeepAliveInterval.
+// Completes with ControlChannelResult (the new current interval).
+type ControlChannelDecreaseKeepAlive struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Channel       uint64                 `protobuf:"varint,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ControlChannelDecreaseKeepAlive) Reset() {
+	*x = ControlChannelDecreaseKeepAlive{}
+	mi := &file_plugin_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControlChannelDecreaseKeepAlive) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControlChannelDecreaseKeepAlive) ProtoMessage() {}
+
+func (x *ControlChannelDecreaseKeepAlive) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControlChannelDecreaseKeepAlive.ProtoReflect.Descriptor instead.
+func (*ControlChannelDecreaseKeepAlive) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ControlChannelDecreaseKeepAlive) GetChannel() uint64 {
+	if x != nil {
+		return x.Channel
+	}
+	return 0
+}
+
+// ControlChannelFlushTransport is FlushTransport: it completes with Done
+// once the writes issued on the transport so far have been sent.
+type ControlChannelFlushTransport struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Channel       uint64                 `protobuf:"varint,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ControlChannelFlushTransport) Reset() {
+	*x = ControlChannelFlushTransport{}
+	mi := &file_plugin_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControlChannelFlushTransport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControlChannelFlushTransport) ProtoMessage() {}
+
+func (x *ControlChannelFlushTransport) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControlChannelFlushTransport.ProtoReflect.Descriptor instead.
+func (*ControlChannelFlushTransport) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ControlChannelFlushTransport) GetChannel() uint64 {
+	if x != nil {
+		return x.Channel
+	}
+	return 0
+}
+
+// ControlChannelClose closes the channel: no more events. The transport
+// stays open. Completes with Done.
+type ControlChannelClose struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Channel       uint64                 `protobuf:"varint,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ControlChannelClose) Reset() {
+	*x = ControlChannelClose{}
+	mi := &file_plugin_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControlChannelClose) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControlChannelClose) ProtoMessage() {}
+
+func (x *ControlChannelClose) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControlChannelClose.ProtoReflect.Descriptor instead.
+func (*ControlChannelClose) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ControlChannelClose) GetChannel() uint64 {
+	if x != nil {
+		return x.Channel
 	}
 	return 0
 }
@@ -2761,7 +3398,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\n" +
 	"keep_alive\x18\x02 \x01(\bH\x01R\tkeepAlive\x88\x01\x01B\v\n" +
 	"\t_no_delayB\r\n" +
-	"\v_keep_alive\"\xa9\x04\n" +
+	"\v_keep_alive\"\x86\x05\n" +
 	"\x05Event\x12/\n" +
 	"\x05hello\x18\x01 \x01(\v2\x17.netrun.plugin.v1.HelloH\x00R\x05hello\x12>\n" +
 	"\n" +
@@ -2772,7 +3409,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\x04ping\x18\x05 \x01(\v2\x16.netrun.plugin.v1.PingH\x00R\x04ping\x128\n" +
 	"\bshutdown\x18\x06 \x01(\v2\x1a.netrun.plugin.v1.ShutdownH\x00R\bshutdown\x12H\n" +
 	"\x0eprotocol_error\x18\a \x01(\v2\x1f.netrun.plugin.v1.ProtocolErrorH\x00R\rprotocolError\x12K\n" +
-	"\x0fsocket_activity\x18\b \x01(\v2 .netrun.plugin.v1.SocketActivityH\x00R\x0esocketActivityB\a\n" +
+	"\x0fsocket_activity\x18\b \x01(\v2 .netrun.plugin.v1.SocketActivityH\x00R\x0esocketActivity\x12[\n" +
+	"\x15control_channel_event\x18\t \x01(\v2%.netrun.plugin.v1.ControlChannelEventH\x00R\x13controlChannelEventB\a\n" +
 	"\x05event\"\xb1\x02\n" +
 	"\x05Hello\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x1f\n" +
@@ -2796,7 +3434,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1c.netrun.plugin.v1.SocketKindR\x04kind\x12\x18\n" +
 	"\acontext\x18\x03 \x01(\fR\acontext\x120\n" +
 	"\x04info\x18\x04 \x01(\v2\x1c.netrun.plugin.v1.SocketInfoR\x04info\x12\x1a\n" +
-	"\bbuffered\x18\x05 \x01(\x04R\bbuffered\"\xc5\x02\n" +
+	"\bbuffered\x18\x05 \x01(\x04R\bbuffered\"\x98\x03\n" +
 	"\n" +
 	"Completion\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\x04R\x02op\x12/\n" +
@@ -2804,7 +3442,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\x04done\x18\x03 \x01(\v2\x16.netrun.plugin.v1.DoneH\x00R\x04done\x12;\n" +
 	"\acreated\x18\x04 \x01(\v2\x1f.netrun.plugin.v1.SocketCreatedH\x00R\acreated\x122\n" +
 	"\x04read\x18\x05 \x01(\v2\x1c.netrun.plugin.v1.ReadResultH\x00R\x04read\x129\n" +
-	"\awritten\x18\x06 \x01(\v2\x1d.netrun.plugin.v1.WriteResultH\x00R\awritten\x12\x12\n" +
+	"\awritten\x18\x06 \x01(\v2\x1d.netrun.plugin.v1.WriteResultH\x00R\awritten\x12Q\n" +
+	"\x0fcontrol_channel\x18\b \x01(\v2&.netrun.plugin.v1.ControlChannelResultH\x00R\x0econtrolChannel\x12\x12\n" +
 	"\x04more\x18\a \x01(\bR\x04moreB\b\n" +
 	"\x06result\"\x06\n" +
 	"\x04Done\"Y\n" +
@@ -2816,7 +3455,16 @@ const file_plugin_proto_rawDesc = "" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x10\n" +
 	"\x03eof\x18\x02 \x01(\bR\x03eof\"#\n" +
 	"\vWriteResult\x12\x14\n" +
-	"\x05bytes\x18\x01 \x01(\rR\x05bytes\"z\n" +
+	"\x05bytes\x18\x01 \x01(\rR\x05bytes\"\x96\x01\n" +
+	"\x14ControlChannelResult\x12\x18\n" +
+	"\achannel\x18\x01 \x01(\x04R\achannel\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\x05R\x06status\x12L\n" +
+	"#current_keep_alive_interval_minutes\x18\x03 \x01(\x01R\x1fcurrentKeepAliveIntervalMinutes\"\xeb\x01\n" +
+	"\x13ControlChannelEvent\x12\x18\n" +
+	"\achannel\x18\x01 \x01(\x04R\achannel\x12=\n" +
+	"\x04kind\x18\x02 \x01(\x0e2).netrun.plugin.v1.ControlChannelEventKindR\x04kind\x12L\n" +
+	"#current_keep_alive_interval_minutes\x18\x03 \x01(\x01R\x1fcurrentKeepAliveIntervalMinutes\x12-\n" +
+	"\x05error\x18\x04 \x01(\v2\x17.netrun.plugin.v1.ErrorR\x05error\"z\n" +
 	"\x12ConnectionReceived\x12\x1a\n" +
 	"\blistener\x18\x01 \x01(\x04R\blistener\x12\x16\n" +
 	"\x06socket\x18\x02 \x01(\x04R\x06socket\x120\n" +
@@ -2834,7 +3482,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"9\n" +
 	"\rProtocolError\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\x04R\x02op\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xb1\a\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xec\f\n" +
 	"\aCommand\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\x04R\x02op\x12\x1d\n" +
 	"\n" +
@@ -2854,7 +3502,13 @@ const file_plugin_proto_rawDesc = "" +
 	"\areclaim\x18\x14 \x01(\v2\x19.netrun.plugin.v1.ReclaimH\x00R\areclaim\x12,\n" +
 	"\x04pong\x18\x15 \x01(\v2\x16.netrun.plugin.v1.PongH\x00R\x04pong\x122\n" +
 	"\x06cancel\x18\x16 \x01(\v2\x18.netrun.plugin.v1.CancelH\x00R\x06cancel\x12)\n" +
-	"\x03ack\x18\x17 \x01(\v2\x15.netrun.plugin.v1.AckH\x00R\x03ackB\t\n" +
+	"\x03ack\x18\x17 \x01(\v2\x15.netrun.plugin.v1.AckH\x00R\x03ack\x12^\n" +
+	"\x16control_channel_create\x18\x18 \x01(\v2&.netrun.plugin.v1.ControlChannelCreateH\x00R\x14controlChannelCreate\x12w\n" +
+	"\x1fcontrol_channel_using_transport\x18\x19 \x01(\v2..netrun.plugin.v1.ControlChannelUsingTransportH\x00R\x1ccontrolChannelUsingTransport\x12\x85\x01\n" +
+	"%control_channel_wait_for_push_enabled\x18\x1a \x01(\v22.netrun.plugin.v1.ControlChannelWaitForPushEnabledH\x00R controlChannelWaitForPushEnabled\x12\x81\x01\n" +
+	"#control_channel_decrease_keep_alive\x18\x1b \x01(\v21.netrun.plugin.v1.ControlChannelDecreaseKeepAliveH\x00R\x1fcontrolChannelDecreaseKeepAlive\x12w\n" +
+	"\x1fcontrol_channel_flush_transport\x18\x1c \x01(\v2..netrun.plugin.v1.ControlChannelFlushTransportH\x00R\x1ccontrolChannelFlushTransport\x12[\n" +
+	"\x15control_channel_close\x18\x1d \x01(\v2%.netrun.plugin.v1.ControlChannelCloseH\x00R\x13controlChannelCloseB\t\n" +
 	"\acommand\"\xa3\x01\n" +
 	"\rStreamConnect\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x18\n" +
@@ -2910,7 +3564,23 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06target\x18\x01 \x01(\x04R\x06target\"9\n" +
 	"\x03Ack\x12\x16\n" +
 	"\x06socket\x18\x01 \x01(\x04R\x06socket\x12\x1a\n" +
-	"\bconsumed\x18\x02 \x01(\x04R\bconsumed*\x8a\x01\n" +
+	"\bconsumed\x18\x02 \x01(\x04R\bconsumed\"\xa6\x01\n" +
+	"\x14ControlChannelCreate\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12J\n" +
+	"\"server_keep_alive_interval_minutes\x18\x02 \x01(\x01R\x1eserverKeepAliveIntervalMinutes\x12#\n" +
+	"\rresource_type\x18\x03 \x01(\x05R\fresourceType\"P\n" +
+	"\x1cControlChannelUsingTransport\x12\x18\n" +
+	"\achannel\x18\x01 \x01(\x04R\achannel\x12\x16\n" +
+	"\x06socket\x18\x02 \x01(\x04R\x06socket\"<\n" +
+	" ControlChannelWaitForPushEnabled\x12\x18\n" +
+	"\achannel\x18\x01 \x01(\x04R\achannel\";\n" +
+	"\x1fControlChannelDecreaseKeepAlive\x12\x18\n" +
+	"\achannel\x18\x01 \x01(\x04R\achannel\"8\n" +
+	"\x1cControlChannelFlushTransport\x12\x18\n" +
+	"\achannel\x18\x01 \x01(\x04R\achannel\"/\n" +
+	"\x13ControlChannelClose\x12\x18\n" +
+	"\achannel\x18\x01 \x01(\x04R\achannel*\x8a\x01\n" +
 	"\n" +
 	"SocketKind\x12\x14\n" +
 	"\x10SOCKET_KIND_NONE\x10\x00\x12&\n" +
@@ -2922,7 +3592,12 @@ const file_plugin_proto_rawDesc = "" +
 	"&SOCKET_ACTIVITY_REASON_SOCKET_ACTIVITY\x10\x01\x12.\n" +
 	"*SOCKET_ACTIVITY_REASON_CONNECTION_ACCEPTED\x10\x02\x123\n" +
 	"/SOCKET_ACTIVITY_REASON_KEEP_ALIVE_TIMER_EXPIRED\x10\x03\x12(\n" +
-	"$SOCKET_ACTIVITY_REASON_SOCKET_CLOSED\x10\x042W\n" +
+	"$SOCKET_ACTIVITY_REASON_SOCKET_CLOSED\x10\x04*\xc1\x01\n" +
+	"\x17ControlChannelEventKind\x12#\n" +
+	"\x1fCONTROL_CHANNEL_EVENT_KIND_NONE\x10\x00\x12)\n" +
+	"%CONTROL_CHANNEL_EVENT_KIND_KEEP_ALIVE\x10\x01\x120\n" +
+	",CONTROL_CHANNEL_EVENT_KIND_PUSH_NOTIFICATION\x10\x02\x12$\n" +
+	" CONTROL_CHANNEL_EVENT_KIND_RESET\x10\x032W\n" +
 	"\x06Plugin\x12M\n" +
 	"\aSession\x12\x1d.netrun.plugin.v1.HostMessage\x1a\x1f.netrun.plugin.v1.PluginMessage(\x010\x01BBZ@github.com/netrun/netrun/bindings/plugin/proto/pluginv1;pluginv1b\x06proto3"
 
@@ -2938,93 +3613,112 @@ func file_plugin_proto_rawDescGZIP() []byte {
 	return file_plugin_proto_rawDescData
 }
 
-var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_plugin_proto_goTypes = []any{
-	(SocketKind)(0),            // 0: netrun.plugin.v1.SocketKind
-	(SocketActivityReason)(0),  // 1: netrun.plugin.v1.SocketActivityReason
-	(*HostMessage)(nil),        // 2: netrun.plugin.v1.HostMessage
-	(*PluginMessage)(nil),      // 3: netrun.plugin.v1.PluginMessage
-	(*Error)(nil),              // 4: netrun.plugin.v1.Error
-	(*SocketInfo)(nil),         // 5: netrun.plugin.v1.SocketInfo
-	(*StreamControl)(nil),      // 6: netrun.plugin.v1.StreamControl
-	(*Event)(nil),              // 7: netrun.plugin.v1.Event
-	(*Hello)(nil),              // 8: netrun.plugin.v1.Hello
-	(*SocketActivity)(nil),     // 9: netrun.plugin.v1.SocketActivity
-	(*TransferredSocket)(nil),  // 10: netrun.plugin.v1.TransferredSocket
-	(*Completion)(nil),         // 11: netrun.plugin.v1.Completion
-	(*Done)(nil),               // 12: netrun.plugin.v1.Done
-	(*SocketCreated)(nil),      // 13: netrun.plugin.v1.SocketCreated
-	(*ReadResult)(nil),         // 14: netrun.plugin.v1.ReadResult
-	(*WriteResult)(nil),        // 15: netrun.plugin.v1.WriteResult
-	(*ConnectionReceived)(nil), // 16: netrun.plugin.v1.ConnectionReceived
-	(*MessageReceived)(nil),    // 17: netrun.plugin.v1.MessageReceived
-	(*Ping)(nil),               // 18: netrun.plugin.v1.Ping
-	(*Shutdown)(nil),           // 19: netrun.plugin.v1.Shutdown
-	(*ProtocolError)(nil),      // 20: netrun.plugin.v1.ProtocolError
-	(*Command)(nil),            // 21: netrun.plugin.v1.Command
-	(*StreamConnect)(nil),      // 22: netrun.plugin.v1.StreamConnect
-	(*StreamRead)(nil),         // 23: netrun.plugin.v1.StreamRead
-	(*StreamWrite)(nil),        // 24: netrun.plugin.v1.StreamWrite
-	(*StreamFlush)(nil),        // 25: netrun.plugin.v1.StreamFlush
-	(*ListenerBind)(nil),       // 26: netrun.plugin.v1.ListenerBind
-	(*DatagramBind)(nil),       // 27: netrun.plugin.v1.DatagramBind
-	(*DatagramSend)(nil),       // 28: netrun.plugin.v1.DatagramSend
-	(*Close)(nil),              // 29: netrun.plugin.v1.Close
-	(*CancelIO)(nil),           // 30: netrun.plugin.v1.CancelIO
-	(*TransferOwnership)(nil),  // 31: netrun.plugin.v1.TransferOwnership
-	(*Reclaim)(nil),            // 32: netrun.plugin.v1.Reclaim
-	(*Pong)(nil),               // 33: netrun.plugin.v1.Pong
-	(*Cancel)(nil),             // 34: netrun.plugin.v1.Cancel
-	(*Ack)(nil),                // 35: netrun.plugin.v1.Ack
+	(SocketKind)(0),                          // 0: netrun.plugin.v1.SocketKind
+	(SocketActivityReason)(0),                // 1: netrun.plugin.v1.SocketActivityReason
+	(ControlChannelEventKind)(0),             // 2: netrun.plugin.v1.ControlChannelEventKind
+	(*HostMessage)(nil),                      // 3: netrun.plugin.v1.HostMessage
+	(*PluginMessage)(nil),                    // 4: netrun.plugin.v1.PluginMessage
+	(*Error)(nil),                            // 5: netrun.plugin.v1.Error
+	(*SocketInfo)(nil),                       // 6: netrun.plugin.v1.SocketInfo
+	(*StreamControl)(nil),                    // 7: netrun.plugin.v1.StreamControl
+	(*Event)(nil),                            // 8: netrun.plugin.v1.Event
+	(*Hello)(nil),                            // 9: netrun.plugin.v1.Hello
+	(*SocketActivity)(nil),                   // 10: netrun.plugin.v1.SocketActivity
+	(*TransferredSocket)(nil),                // 11: netrun.plugin.v1.TransferredSocket
+	(*Completion)(nil),                       // 12: netrun.plugin.v1.Completion
+	(*Done)(nil),                             // 13: netrun.plugin.v1.Done
+	(*SocketCreated)(nil),                    // 14: netrun.plugin.v1.SocketCreated
+	(*ReadResult)(nil),                       // 15: netrun.plugin.v1.ReadResult
+	(*WriteResult)(nil),                      // 16: netrun.plugin.v1.WriteResult
+	(*ControlChannelResult)(nil),             // 17: netrun.plugin.v1.ControlChannelResult
+	(*ControlChannelEvent)(nil),              // 18: netrun.plugin.v1.ControlChannelEvent
+	(*ConnectionReceived)(nil),               // 19: netrun.plugin.v1.ConnectionReceived
+	(*MessageReceived)(nil),                  // 20: netrun.plugin.v1.MessageReceived
+	(*Ping)(nil),                             // 21: netrun.plugin.v1.Ping
+	(*Shutdown)(nil),                         // 22: netrun.plugin.v1.Shutdown
+	(*ProtocolError)(nil),                    // 23: netrun.plugin.v1.ProtocolError
+	(*Command)(nil),                          // 24: netrun.plugin.v1.Command
+	(*StreamConnect)(nil),                    // 25: netrun.plugin.v1.StreamConnect
+	(*StreamRead)(nil),                       // 26: netrun.plugin.v1.StreamRead
+	(*StreamWrite)(nil),                      // 27: netrun.plugin.v1.StreamWrite
+	(*StreamFlush)(nil),                      // 28: netrun.plugin.v1.StreamFlush
+	(*ListenerBind)(nil),                     // 29: netrun.plugin.v1.ListenerBind
+	(*DatagramBind)(nil),                     // 30: netrun.plugin.v1.DatagramBind
+	(*DatagramSend)(nil),                     // 31: netrun.plugin.v1.DatagramSend
+	(*Close)(nil),                            // 32: netrun.plugin.v1.Close
+	(*CancelIO)(nil),                         // 33: netrun.plugin.v1.CancelIO
+	(*TransferOwnership)(nil),                // 34: netrun.plugin.v1.TransferOwnership
+	(*Reclaim)(nil),                          // 35: netrun.plugin.v1.Reclaim
+	(*Pong)(nil),                             // 36: netrun.plugin.v1.Pong
+	(*Cancel)(nil),                           // 37: netrun.plugin.v1.Cancel
+	(*Ack)(nil),                              // 38: netrun.plugin.v1.Ack
+	(*ControlChannelCreate)(nil),             // 39: netrun.plugin.v1.ControlChannelCreate
+	(*ControlChannelUsingTransport)(nil),     // 40: netrun.plugin.v1.ControlChannelUsingTransport
+	(*ControlChannelWaitForPushEnabled)(nil), // 41: netrun.plugin.v1.ControlChannelWaitForPushEnabled
+	(*ControlChannelDecreaseKeepAlive)(nil),  // 42: netrun.plugin.v1.ControlChannelDecreaseKeepAlive
+	(*ControlChannelFlushTransport)(nil),     // 43: netrun.plugin.v1.ControlChannelFlushTransport
+	(*ControlChannelClose)(nil),              // 44: netrun.plugin.v1.ControlChannelClose
 }
 var file_plugin_proto_depIdxs = []int32{
-	7,  // 0: netrun.plugin.v1.HostMessage.events:type_name -> netrun.plugin.v1.Event
-	21, // 1: netrun.plugin.v1.PluginMessage.commands:type_name -> netrun.plugin.v1.Command
-	8,  // 2: netrun.plugin.v1.Event.hello:type_name -> netrun.plugin.v1.Hello
-	11, // 3: netrun.plugin.v1.Event.completion:type_name -> netrun.plugin.v1.Completion
-	16, // 4: netrun.plugin.v1.Event.connection_received:type_name -> netrun.plugin.v1.ConnectionReceived
-	17, // 5: netrun.plugin.v1.Event.message_received:type_name -> netrun.plugin.v1.MessageReceived
-	18, // 6: netrun.plugin.v1.Event.ping:type_name -> netrun.plugin.v1.Ping
-	19, // 7: netrun.plugin.v1.Event.shutdown:type_name -> netrun.plugin.v1.Shutdown
-	20, // 8: netrun.plugin.v1.Event.protocol_error:type_name -> netrun.plugin.v1.ProtocolError
-	9,  // 9: netrun.plugin.v1.Event.socket_activity:type_name -> netrun.plugin.v1.SocketActivity
-	10, // 10: netrun.plugin.v1.Hello.transferred:type_name -> netrun.plugin.v1.TransferredSocket
-	9,  // 11: netrun.plugin.v1.Hello.held:type_name -> netrun.plugin.v1.SocketActivity
-	1,  // 12: netrun.plugin.v1.SocketActivity.reason:type_name -> netrun.plugin.v1.SocketActivityReason
-	0,  // 13: netrun.plugin.v1.SocketActivity.kind:type_name -> netrun.plugin.v1.SocketKind
-	0,  // 14: netrun.plugin.v1.TransferredSocket.kind:type_name -> netrun.plugin.v1.SocketKind
-	5,  // 15: netrun.plugin.v1.TransferredSocket.info:type_name -> netrun.plugin.v1.SocketInfo
-	4,  // 16: netrun.plugin.v1.Completion.error:type_name -> netrun.plugin.v1.Error
-	12, // 17: netrun.plugin.v1.Completion.done:type_name -> netrun.plugin.v1.Done
-	13, // 18: netrun.plugin.v1.Completion.created:type_name -> netrun.plugin.v1.SocketCreated
-	14, // 19: netrun.plugin.v1.Completion.read:type_name -> netrun.plugin.v1.ReadResult
-	15, // 20: netrun.plugin.v1.Completion.written:type_name -> netrun.plugin.v1.WriteResult
-	5,  // 21: netrun.plugin.v1.SocketCreated.info:type_name -> netrun.plugin.v1.SocketInfo
-	5,  // 22: netrun.plugin.v1.ConnectionReceived.info:type_name -> netrun.plugin.v1.SocketInfo
-	22, // 23: netrun.plugin.v1.Command.stream_connect:type_name -> netrun.plugin.v1.StreamConnect
-	23, // 24: netrun.plugin.v1.Command.stream_read:type_name -> netrun.plugin.v1.StreamRead
-	24, // 25: netrun.plugin.v1.Command.stream_write:type_name -> netrun.plugin.v1.StreamWrite
-	25, // 26: netrun.plugin.v1.Command.stream_flush:type_name -> netrun.plugin.v1.StreamFlush
-	26, // 27: netrun.plugin.v1.Command.listener_bind:type_name -> netrun.plugin.v1.ListenerBind
-	27, // 28: netrun.plugin.v1.Command.datagram_bind:type_name -> netrun.plugin.v1.DatagramBind
-	28, // 29: netrun.plugin.v1.Command.datagram_send:type_name -> netrun.plugin.v1.DatagramSend
-	29, // 30: netrun.plugin.v1.Command.close:type_name -> netrun.plugin.v1.Close
-	30, // 31: netrun.plugin.v1.Command.cancel_io:type_name -> netrun.plugin.v1.CancelIO
-	31, // 32: netrun.plugin.v1.Command.transfer_ownership:type_name -> netrun.plugin.v1.TransferOwnership
-	32, // 33: netrun.plugin.v1.Command.reclaim:type_name -> netrun.plugin.v1.Reclaim
-	33, // 34: netrun.plugin.v1.Command.pong:type_name -> netrun.plugin.v1.Pong
-	34, // 35: netrun.plugin.v1.Command.cancel:type_name -> netrun.plugin.v1.Cancel
-	35, // 36: netrun.plugin.v1.Command.ack:type_name -> netrun.plugin.v1.Ack
-	6,  // 37: netrun.plugin.v1.StreamConnect.control:type_name -> netrun.plugin.v1.StreamControl
-	6,  // 38: netrun.plugin.v1.ListenerBind.control:type_name -> netrun.plugin.v1.StreamControl
-	2,  // 39: netrun.plugin.v1.Plugin.Session:input_type -> netrun.plugin.v1.HostMessage
-	3,  // 40: netrun.plugin.v1.Plugin.Session:output_type -> netrun.plugin.v1.PluginMessage
-	40, // [40:41] is the sub-list for method output_type
-	39, // [39:40] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	8,  // 0: netrun.plugin.v1.HostMessage.events:type_name -> netrun.plugin.v1.Event
+	24, // 1: netrun.plugin.v1.PluginMessage.commands:type_name -> netrun.plugin.v1.Command
+	9,  // 2: netrun.plugin.v1.Event.hello:type_name -> netrun.plugin.v1.Hello
+	12, // 3: netrun.plugin.v1.Event.completion:type_name -> netrun.plugin.v1.Completion
+	19, // 4: netrun.plugin.v1.Event.connection_received:type_name -> netrun.plugin.v1.ConnectionReceived
+	20, // 5: netrun.plugin.v1.Event.message_received:type_name -> netrun.plugin.v1.MessageReceived
+	21, // 6: netrun.plugin.v1.Event.ping:type_name -> netrun.plugin.v1.Ping
+	22, // 7: netrun.plugin.v1.Event.shutdown:type_name -> netrun.plugin.v1.Shutdown
+	23, // 8: netrun.plugin.v1.Event.protocol_error:type_name -> netrun.plugin.v1.ProtocolError
+	10, // 9: netrun.plugin.v1.Event.socket_activity:type_name -> netrun.plugin.v1.SocketActivity
+	18, // 10: netrun.plugin.v1.Event.control_channel_event:type_name -> netrun.plugin.v1.ControlChannelEvent
+	11, // 11: netrun.plugin.v1.Hello.transferred:type_name -> netrun.plugin.v1.TransferredSocket
+	10, // 12: netrun.plugin.v1.Hello.held:type_name -> netrun.plugin.v1.SocketActivity
+	1,  // 13: netrun.plugin.v1.SocketActivity.reason:type_name -> netrun.plugin.v1.SocketActivityReason
+	0,  // 14: netrun.plugin.v1.SocketActivity.kind:type_name -> netrun.plugin.v1.SocketKind
+	0,  // 15: netrun.plugin.v1.TransferredSocket.kind:type_name -> netrun.plugin.v1.SocketKind
+	6,  // 16: netrun.plugin.v1.TransferredSocket.info:type_name -> netrun.plugin.v1.SocketInfo
+	5,  // 17: netrun.plugin.v1.Completion.error:type_name -> netrun.plugin.v1.Error
+	13, // 18: netrun.plugin.v1.Completion.done:type_name -> netrun.plugin.v1.Done
+	14, // 19: netrun.plugin.v1.Completion.created:type_name -> netrun.plugin.v1.SocketCreated
+	15, // 20: netrun.plugin.v1.Completion.read:type_name -> netrun.plugin.v1.ReadResult
+	16, // 21: netrun.plugin.v1.Completion.written:type_name -> netrun.plugin.v1.WriteResult
+	17, // 22: netrun.plugin.v1.Completion.control_channel:type_name -> netrun.plugin.v1.ControlChannelResult
+	6,  // 23: netrun.plugin.v1.SocketCreated.info:type_name -> netrun.plugin.v1.SocketInfo
+	2,  // 24: netrun.plugin.v1.ControlChannelEvent.kind:type_name -> netrun.plugin.v1.ControlChannelEventKind
+	5,  // 25: netrun.plugin.v1.ControlChannelEvent.error:type_name -> netrun.plugin.v1.Error
+	6,  // 26: netrun.plugin.v1.ConnectionReceived.info:type_name -> netrun.plugin.v1.SocketInfo
+	25, // 27: netrun.plugin.v1.Command.stream_connect:type_name -> netrun.plugin.v1.StreamConnect
+	26, // 28: netrun.plugin.v1.Command.stream_read:type_name -> netrun.plugin.v1.StreamRead
+	27, // 29: netrun.plugin.v1.Command.stream_write:type_name -> netrun.plugin.v1.StreamWrite
+	28, // 30: netrun.plugin.v1.Command.stream_flush:type_name -> netrun.plugin.v1.StreamFlush
+	29, // 31: netrun.plugin.v1.Command.listener_bind:type_name -> netrun.plugin.v1.ListenerBind
+	30, // 32: netrun.plugin.v1.Command.datagram_bind:type_name -> netrun.plugin.v1.DatagramBind
+	31, // 33: netrun.plugin.v1.Command.datagram_send:type_name -> netrun.plugin.v1.DatagramSend
+	32, // 34: netrun.plugin.v1.Command.close:type_name -> netrun.plugin.v1.Close
+	33, // 35: netrun.plugin.v1.Command.cancel_io:type_name -> netrun.plugin.v1.CancelIO
+	34, // 36: netrun.plugin.v1.Command.transfer_ownership:type_name -> netrun.plugin.v1.TransferOwnership
+	35, // 37: netrun.plugin.v1.Command.reclaim:type_name -> netrun.plugin.v1.Reclaim
+	36, // 38: netrun.plugin.v1.Command.pong:type_name -> netrun.plugin.v1.Pong
+	37, // 39: netrun.plugin.v1.Command.cancel:type_name -> netrun.plugin.v1.Cancel
+	38, // 40: netrun.plugin.v1.Command.ack:type_name -> netrun.plugin.v1.Ack
+	39, // 41: netrun.plugin.v1.Command.control_channel_create:type_name -> netrun.plugin.v1.ControlChannelCreate
+	40, // 42: netrun.plugin.v1.Command.control_channel_using_transport:type_name -> netrun.plugin.v1.ControlChannelUsingTransport
+	41, // 43: netrun.plugin.v1.Command.control_channel_wait_for_push_enabled:type_name -> netrun.plugin.v1.ControlChannelWaitForPushEnabled
+	42, // 44: netrun.plugin.v1.Command.control_channel_decrease_keep_alive:type_name -> netrun.plugin.v1.ControlChannelDecreaseKeepAlive
+	43, // 45: netrun.plugin.v1.Command.control_channel_flush_transport:type_name -> netrun.plugin.v1.ControlChannelFlushTransport
+	44, // 46: netrun.plugin.v1.Command.control_channel_close:type_name -> netrun.plugin.v1.ControlChannelClose
+	7,  // 47: netrun.plugin.v1.StreamConnect.control:type_name -> netrun.plugin.v1.StreamControl
+	7,  // 48: netrun.plugin.v1.ListenerBind.control:type_name -> netrun.plugin.v1.StreamControl
+	3,  // 49: netrun.plugin.v1.Plugin.Session:input_type -> netrun.plugin.v1.HostMessage
+	4,  // 50: netrun.plugin.v1.Plugin.Session:output_type -> netrun.plugin.v1.PluginMessage
+	50, // [50:51] is the sub-list for method output_type
+	49, // [49:50] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -3042,6 +3736,7 @@ func file_plugin_proto_init() {
 		(*Event_Shutdown)(nil),
 		(*Event_ProtocolError)(nil),
 		(*Event_SocketActivity)(nil),
+		(*Event_ControlChannelEvent)(nil),
 	}
 	file_plugin_proto_msgTypes[9].OneofWrappers = []any{
 		(*Completion_Error)(nil),
@@ -3049,8 +3744,9 @@ func file_plugin_proto_init() {
 		(*Completion_Created)(nil),
 		(*Completion_Read)(nil),
 		(*Completion_Written)(nil),
+		(*Completion_ControlChannel)(nil),
 	}
-	file_plugin_proto_msgTypes[19].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[21].OneofWrappers = []any{
 		(*Command_StreamConnect)(nil),
 		(*Command_StreamRead)(nil),
 		(*Command_StreamWrite)(nil),
@@ -3065,14 +3761,20 @@ func file_plugin_proto_init() {
 		(*Command_Pong)(nil),
 		(*Command_Cancel)(nil),
 		(*Command_Ack)(nil),
+		(*Command_ControlChannelCreate)(nil),
+		(*Command_ControlChannelUsingTransport)(nil),
+		(*Command_ControlChannelWaitForPushEnabled)(nil),
+		(*Command_ControlChannelDecreaseKeepAlive)(nil),
+		(*Command_ControlChannelFlushTransport)(nil),
+		(*Command_ControlChannelClose)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   34,
+			NumEnums:      3,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
