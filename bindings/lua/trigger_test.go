@@ -12,6 +12,7 @@ import (
 	"time"
 
 	lua "github.com/netrun/netrun/bindings/lua"
+	"github.com/netrun/netrun/internal/testpeer"
 	"github.com/netrun/netrun/runtime/host"
 	"github.com/netrun/netrun/runtime/trigger"
 )
@@ -480,30 +481,7 @@ func TestLuaTransferBetweenScripts(t *testing.T) {
 	if line, _ := r.ReadString('\n'); line != "a first\n" {
 		t.Fatalf("got %q", line)
 	}
-	data := make([]byte, total)
-	for i := range data {
-		data[i] = byte(i*13 + i/256)
-	}
-	wrote := make(chan error, 1)
-	go func() {
-		for p := data; len(p) > 0; p = p[min(len(p), 1000):] {
-			if _, err := c.Write(p[:min(len(p), 1000)]); err != nil {
-				wrote <- err
-				return
-			}
-		}
-		wrote <- nil
-	}()
-	got := make([]byte, total)
-	if _, err := io.ReadFull(r, got); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-wrote; err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(data) {
-		t.Fatal("bytes lost or reordered between the scripts")
-	}
+	testpeer.EchoPattern(t, c, r, total)
 	h.out.wait(t, "b: got from a")
 	h.out.wait(t, "a: back from b")
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/netrun/netrun/bindings/lua"
 	pluginhost "github.com/netrun/netrun/bindings/plugin/host"
+	"github.com/netrun/netrun/internal/testpeer"
 	rthost "github.com/netrun/netrun/runtime/host"
 	"github.com/netrun/netrun/runtime/isolation"
 	"github.com/netrun/netrun/runtime/networking"
@@ -135,32 +136,7 @@ func TestScriptPluginScriptTransfer(t *testing.T) {
 	if line, _ := rd.ReadString('\n'); line != "a first\n" {
 		t.Fatalf("got %q", line)
 	}
-	data := make([]byte, total)
-	for i := range data {
-		data[i] = byte(i*13 + i/256)
-	}
-	wrote := make(chan error, 1)
-	go func() {
-		for p := data; len(p) > 0; p = p[min(len(p), 1000):] {
-			if _, err := c.Write(p[:min(len(p), 1000)]); err != nil {
-				wrote <- err
-				return
-			}
-		}
-		wrote <- nil
-	}()
-	got := make([]byte, total)
-	if _, err := io.ReadFull(rd, got); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-wrote; err != nil {
-		t.Fatal(err)
-	}
-	for i := range got {
-		if got[i] != data[i] {
-			t.Fatalf("byte %d came back as %d, want %d: lost or reordered", i, got[i], data[i])
-		}
-	}
+	testpeer.EchoPattern(t, c, rd, total)
 	rec.logged("got", func(a map[string]any) bool { return a["context"] == "from a" })
 	rec.logged("transferred", nil)
 	out.wait(t, "a: back from plugin")
