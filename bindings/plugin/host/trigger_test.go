@@ -114,28 +114,7 @@ func TestScriptPluginScriptTransfer(t *testing.T) {
 	startPlugin(t, r, "mover", isolation.Capabilities(isolation.Loopback), bins.broker, fmt.Sprint(n))
 	rec.logged("ready", nil)
 
-	path := filepath.Join(t.TempDir(), "a.lua")
-	if err := os.WriteFile(path, []byte(scriptA), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	script, err := engine.Start(path, lua.ScriptOptions{})
-	if err != nil {
-		t.Fatal(lua.ErrorText(err))
-	}
-	t.Cleanup(script.Stop)
-	port := strings.TrimPrefix(out.wait(t, "listening "), "listening ")
-
-	c, err := net.Dial("tcp4", "127.0.0.1:"+port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(waitTimeout))
-	rd := bufio.NewReader(c)
-	c.Write([]byte("first\n"))
-	if line, _ := rd.ReadString('\n'); line != "a first\n" {
-		t.Fatalf("got %q", line)
-	}
+	c, rd := startScriptA(t, engine, out)
 	testpeer.EchoPattern(t, c, rd, total)
 	rec.logged("got", func(a map[string]any) bool { return a["context"] == "from a" })
 	rec.logged("transferred", nil)
@@ -159,28 +138,7 @@ func TestPluginTransferRefusedKeepsSocket(t *testing.T) {
 	r, rec := newRunner(t, pluginhost.Options{Broker: b})
 	startPlugin(t, r, "mover", isolation.Capabilities(isolation.Loopback), bins.broker, fmt.Sprint(n))
 	rec.logged("ready", nil)
-	path := filepath.Join(t.TempDir(), "a.lua")
-	if err := os.WriteFile(path, []byte(scriptA), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	script, err := engine.Start(path, lua.ScriptOptions{})
-	if err != nil {
-		t.Fatal(lua.ErrorText(err))
-	}
-	t.Cleanup(script.Stop)
-	port := strings.TrimPrefix(out.wait(t, "listening "), "listening ")
-
-	c, err := net.Dial("tcp4", "127.0.0.1:"+port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(waitTimeout))
-	rd := bufio.NewReader(c)
-	c.Write([]byte("first\n"))
-	if line, _ := rd.ReadString('\n'); line != "a first\n" {
-		t.Fatalf("got %q", line)
-	}
+	c, rd := startScriptA(t, engine, out)
 	data := make([]byte, total)
 	for i := range data {
 		data[i] = byte(i*7 + i/256)
@@ -271,28 +229,7 @@ func TestLazyPluginStartedBySocketActivity(t *testing.T) {
 	}
 	t.Cleanup(g.Stop)
 	rec.logged("ready", nil)
-	path := filepath.Join(t.TempDir(), "a.lua")
-	if err := os.WriteFile(path, []byte(scriptA), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	script, err := engine.Start(path, lua.ScriptOptions{})
-	if err != nil {
-		t.Fatal(lua.ErrorText(err))
-	}
-	t.Cleanup(script.Stop)
-	port := strings.TrimPrefix(out.wait(t, "listening "), "listening ")
-
-	c, err := net.Dial("tcp4", "127.0.0.1:"+port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(waitTimeout))
-	rd := bufio.NewReader(c)
-	c.Write([]byte("first\n"))
-	if line, _ := rd.ReadString('\n'); line != "a first\n" {
-		t.Fatalf("got %q", line)
-	}
+	c, rd := startScriptA(t, engine, out)
 	data := make([]byte, total)
 	for i := range data {
 		data[i] = byte(i*11 + i/256)
@@ -326,4 +263,34 @@ func TestLazyPluginStartedBySocketActivity(t *testing.T) {
 	started(rec, "mover", 2)
 	rec.logged("got", func(a map[string]any) bool { return a["context"] == "from mover" })
 	out.wait(t, "a: back from plugin")
+}
+
+// startScriptA runs scriptA in engine, connects to it and exchanges the
+// first line, which a.lua echoes before it transfers the connection. The
+// connection is closed at cleanup.
+func startScriptA(t *testing.T, engine *lua.Engine, out *lines) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "a.lua")
+	if err := os.WriteFile(path, []byte(scriptA), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script, err := engine.Start(path, lua.ScriptOptions{})
+	if err != nil {
+		t.Fatal(lua.ErrorText(err))
+	}
+	t.Cleanup(script.Stop)
+	port := strings.TrimPrefix(out.wait(t, "listening "), "listening ")
+
+	c, err := net.Dial("tcp4", "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(waitTimeout))
+	rd := bufio.NewReader(c)
+	c.Write([]byte("first\n"))
+	if line, _ := rd.ReadString('\n'); line != "a first\n" {
+		t.Fatalf("got %q", line)
+	}
+	return c, rd
 }
