@@ -8,7 +8,8 @@
 //
 //   - host -> plugin: HostMessage, a batch of Events: Hello first, then
 //     completions of the plugin's commands, connections accepted by its
-//     listeners, datagrams received, liveness pings, and Shutdown.
+//     listeners, datagrams and WebSocket messages received, WebSockets
+//     closed, liveness pings, and Shutdown.
 //   - plugin -> host: PluginMessage, a batch of Commands, each with an op
 //     id the plugin chooses; the host answers each (except Pong) with one
 //     Completion carrying the same op id.
@@ -51,7 +52,8 @@ const (
 )
 
 // SocketKind is the kind of a socket, numbered as WinRT's
-// SocketActivityKind.
+// SocketActivityKind; 4 and 5 are netrun's, for WebSockets (which
+// neither WinRT's broker nor netrun's holds: they cannot be transferred).
 type SocketKind int32
 
 const (
@@ -59,6 +61,10 @@ const (
 	SocketKind_SOCKET_KIND_STREAM_SOCKET_LISTENER SocketKind = 1
 	SocketKind_SOCKET_KIND_DATAGRAM_SOCKET        SocketKind = 2
 	SocketKind_SOCKET_KIND_STREAM_SOCKET          SocketKind = 3
+	// MESSAGE_WEB_SOCKET: a MessageWebSocket or ServerMessageWebSocket.
+	SocketKind_SOCKET_KIND_MESSAGE_WEB_SOCKET SocketKind = 4
+	// STREAM_WEB_SOCKET: a StreamWebSocket or ServerStreamWebSocket.
+	SocketKind_SOCKET_KIND_STREAM_WEB_SOCKET SocketKind = 5
 )
 
 // Enum value maps for SocketKind.
@@ -68,12 +74,16 @@ var (
 		1: "SOCKET_KIND_STREAM_SOCKET_LISTENER",
 		2: "SOCKET_KIND_DATAGRAM_SOCKET",
 		3: "SOCKET_KIND_STREAM_SOCKET",
+		4: "SOCKET_KIND_MESSAGE_WEB_SOCKET",
+		5: "SOCKET_KIND_STREAM_WEB_SOCKET",
 	}
 	SocketKind_value = map[string]int32{
 		"SOCKET_KIND_NONE":                   0,
 		"SOCKET_KIND_STREAM_SOCKET_LISTENER": 1,
 		"SOCKET_KIND_DATAGRAM_SOCKET":        2,
 		"SOCKET_KIND_STREAM_SOCKET":          3,
+		"SOCKET_KIND_MESSAGE_WEB_SOCKET":     4,
+		"SOCKET_KIND_STREAM_WEB_SOCKET":      5,
 	}
 )
 
@@ -218,6 +228,109 @@ func (ControlChannelEventKind) EnumDescriptor() ([]byte, []int) {
 	return file_plugin_proto_rawDescGZIP(), []int{2}
 }
 
+// WebSocketMessageType is WinRT's SocketMessageType.
+type WebSocketMessageType int32
+
+const (
+	WebSocketMessageType_WEB_SOCKET_MESSAGE_TYPE_BINARY WebSocketMessageType = 0
+	WebSocketMessageType_WEB_SOCKET_MESSAGE_TYPE_UTF8   WebSocketMessageType = 1
+)
+
+// Enum value maps for WebSocketMessageType.
+var (
+	WebSocketMessageType_name = map[int32]string{
+		0: "WEB_SOCKET_MESSAGE_TYPE_BINARY",
+		1: "WEB_SOCKET_MESSAGE_TYPE_UTF8",
+	}
+	WebSocketMessageType_value = map[string]int32{
+		"WEB_SOCKET_MESSAGE_TYPE_BINARY": 0,
+		"WEB_SOCKET_MESSAGE_TYPE_UTF8":   1,
+	}
+)
+
+func (x WebSocketMessageType) Enum() *WebSocketMessageType {
+	p := new(WebSocketMessageType)
+	*p = x
+	return p
+}
+
+func (x WebSocketMessageType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WebSocketMessageType) Descriptor() protoreflect.EnumDescriptor {
+	return file_plugin_proto_enumTypes[3].Descriptor()
+}
+
+func (WebSocketMessageType) Type() protoreflect.EnumType {
+	return &file_plugin_proto_enumTypes[3]
+}
+
+func (x WebSocketMessageType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WebSocketMessageType.Descriptor instead.
+func (WebSocketMessageType) EnumDescriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{3}
+}
+
+// WebSocketFrame says how a WebSocketSend goes out.
+type WebSocketFrame int32
+
+const (
+	// WHOLE: one message (OutputStream.WriteAsync).
+	WebSocketFrame_WEB_SOCKET_FRAME_WHOLE WebSocketFrame = 0
+	// NONFINAL: a frame of a message that goes on (SendNonfinalFrameAsync);
+	// message WebSockets only.
+	WebSocketFrame_WEB_SOCKET_FRAME_NONFINAL WebSocketFrame = 1
+	// FINAL: the last frame of the message NONFINAL frames began, or a
+	// whole message in one frame (SendFinalFrameAsync); message WebSockets
+	// only.
+	WebSocketFrame_WEB_SOCKET_FRAME_FINAL WebSocketFrame = 2
+)
+
+// Enum value maps for WebSocketFrame.
+var (
+	WebSocketFrame_name = map[int32]string{
+		0: "WEB_SOCKET_FRAME_WHOLE",
+		1: "WEB_SOCKET_FRAME_NONFINAL",
+		2: "WEB_SOCKET_FRAME_FINAL",
+	}
+	WebSocketFrame_value = map[string]int32{
+		"WEB_SOCKET_FRAME_WHOLE":    0,
+		"WEB_SOCKET_FRAME_NONFINAL": 1,
+		"WEB_SOCKET_FRAME_FINAL":    2,
+	}
+)
+
+func (x WebSocketFrame) Enum() *WebSocketFrame {
+	p := new(WebSocketFrame)
+	*p = x
+	return p
+}
+
+func (x WebSocketFrame) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WebSocketFrame) Descriptor() protoreflect.EnumDescriptor {
+	return file_plugin_proto_enumTypes[4].Descriptor()
+}
+
+func (WebSocketFrame) Type() protoreflect.EnumType {
+	return &file_plugin_proto_enumTypes[4]
+}
+
+func (x WebSocketFrame) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WebSocketFrame.Descriptor instead.
+func (WebSocketFrame) EnumDescriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{4}
+}
+
 // HostMessage is one batch of events, in the order they happened.
 type HostMessage struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -322,10 +435,20 @@ type Error struct {
 	// a refused connection).
 	Hresult uint32 `protobuf:"varint,1,opt,name=hresult,proto3" json:"hresult,omitempty"`
 	// status is the SocketErrorStatus value (12 for ConnectionRefused).
-	Status        int32  `protobuf:"varint,2,opt,name=status,proto3" json:"status,omitempty"`
-	Op            string `protobuf:"bytes,3,opt,name=op,proto3" json:"op,omitempty"`
-	Addr          string `protobuf:"bytes,4,opt,name=addr,proto3" json:"addr,omitempty"`
-	Message       string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	Status  int32  `protobuf:"varint,2,opt,name=status,proto3" json:"status,omitempty"`
+	Op      string `protobuf:"bytes,3,opt,name=op,proto3" json:"op,omitempty"`
+	Addr    string `protobuf:"bytes,4,opt,name=addr,proto3" json:"addr,omitempty"`
+	Message string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	// web_error_status is the WebErrorStatus (Windows.Web) of a failed
+	// WebSocket operation, as WebSocketError.GetStatus reports it: set for
+	// the errors of WebSocket commands and events (15 HostNameNotResolved,
+	// 14 CannotConnect, 404 NotFound for a handshake refused with 404, ...),
+	// unset for other errors.
+	WebErrorStatus *int32 `protobuf:"varint,6,opt,name=web_error_status,json=webErrorStatus,proto3,oneof" json:"web_error_status,omitempty"`
+	// http_status is the status code of a WebSocket handshake response
+	// that was not 101 (received by a client, or sent by a server); 0
+	// otherwise.
+	HttpStatus    uint32 `protobuf:"varint,7,opt,name=http_status,json=httpStatus,proto3" json:"http_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -393,6 +516,20 @@ func (x *Error) GetMessage() string {
 		return x.Message
 	}
 	return ""
+}
+
+func (x *Error) GetWebErrorStatus() int32 {
+	if x != nil && x.WebErrorStatus != nil {
+		return *x.WebErrorStatus
+	}
+	return 0
+}
+
+func (x *Error) GetHttpStatus() uint32 {
+	if x != nil {
+		return x.HttpStatus
+	}
+	return 0
 }
 
 // SocketInfo is what Information reports of a socket. Ports are decimal
@@ -533,6 +670,8 @@ type Event struct {
 	//	*Event_ProtocolError
 	//	*Event_SocketActivity
 	//	*Event_ControlChannelEvent
+	//	*Event_WebSocketMessageReceived
+	//	*Event_WebSocketClosed
 	Event         isEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -656,6 +795,24 @@ func (x *Event) GetControlChannelEvent() *ControlChannelEvent {
 	return nil
 }
 
+func (x *Event) GetWebSocketMessageReceived() *WebSocketMessageReceived {
+	if x != nil {
+		if x, ok := x.Event.(*Event_WebSocketMessageReceived); ok {
+			return x.WebSocketMessageReceived
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetWebSocketClosed() *WebSocketClosed {
+	if x != nil {
+		if x, ok := x.Event.(*Event_WebSocketClosed); ok {
+			return x.WebSocketClosed
+		}
+	}
+	return nil
+}
+
 type isEvent_Event interface {
 	isEvent_Event()
 }
@@ -696,6 +853,14 @@ type Event_ControlChannelEvent struct {
 	ControlChannelEvent *ControlChannelEvent `protobuf:"bytes,9,opt,name=control_channel_event,json=controlChannelEvent,proto3,oneof"`
 }
 
+type Event_WebSocketMessageReceived struct {
+	WebSocketMessageReceived *WebSocketMessageReceived `protobuf:"bytes,10,opt,name=web_socket_message_received,json=webSocketMessageReceived,proto3,oneof"`
+}
+
+type Event_WebSocketClosed struct {
+	WebSocketClosed *WebSocketClosed `protobuf:"bytes,11,opt,name=web_socket_closed,json=webSocketClosed,proto3,oneof"`
+}
+
 func (*Event_Hello) isEvent_Event() {}
 
 func (*Event_Completion) isEvent_Event() {}
@@ -713,6 +878,10 @@ func (*Event_ProtocolError) isEvent_Event() {}
 func (*Event_SocketActivity) isEvent_Event() {}
 
 func (*Event_ControlChannelEvent) isEvent_Event() {}
+
+func (*Event_WebSocketMessageReceived) isEvent_Event() {}
+
+func (*Event_WebSocketClosed) isEvent_Event() {}
 
 // Hello is always the first event of a session.
 type Hello struct {
@@ -1208,9 +1377,12 @@ func (*Done) Descriptor() ([]byte, []int) {
 
 // SocketCreated names the socket a command made (or reclaimed).
 type SocketCreated struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Socket        uint64                 `protobuf:"varint,1,opt,name=socket,proto3" json:"socket,omitempty"`
-	Info          *SocketInfo            `protobuf:"bytes,2,opt,name=info,proto3" json:"info,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Socket uint64                 `protobuf:"varint,1,opt,name=socket,proto3" json:"socket,omitempty"`
+	Info   *SocketInfo            `protobuf:"bytes,2,opt,name=info,proto3" json:"info,omitempty"`
+	// protocol is a WebSocket's negotiated subprotocol ("" for none):
+	// Information.Protocol, for WebSocketConnect and WebSocketAccept.
+	Protocol      string `protobuf:"bytes,3,opt,name=protocol,proto3" json:"protocol,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1257,6 +1429,13 @@ func (x *SocketCreated) GetInfo() *SocketInfo {
 		return x.Info
 	}
 	return nil
+}
+
+func (x *SocketCreated) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
 }
 
 // ReadResult is what a StreamRead read. At end of stream data is empty and
@@ -1819,6 +1998,13 @@ type Command struct {
 	//	*Command_ControlChannelDecreaseKeepAlive
 	//	*Command_ControlChannelFlushTransport
 	//	*Command_ControlChannelClose
+	//	*Command_WebSocketConnect
+	//	*Command_WebSocketAccept
+	//	*Command_WebSocketSend
+	//	*Command_WebSocketFlush
+	//	*Command_WebSocketRead
+	//	*Command_WebSocketClose
+	//	*Command_WebSocketAck
 	Command       isCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2055,6 +2241,69 @@ func (x *Command) GetControlChannelClose() *ControlChannelClose {
 	return nil
 }
 
+func (x *Command) GetWebSocketConnect() *WebSocketConnect {
+	if x != nil {
+		if x, ok := x.Command.(*Command_WebSocketConnect); ok {
+			return x.WebSocketConnect
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetWebSocketAccept() *WebSocketAccept {
+	if x != nil {
+		if x, ok := x.Command.(*Command_WebSocketAccept); ok {
+			return x.WebSocketAccept
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetWebSocketSend() *WebSocketSend {
+	if x != nil {
+		if x, ok := x.Command.(*Command_WebSocketSend); ok {
+			return x.WebSocketSend
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetWebSocketFlush() *WebSocketFlush {
+	if x != nil {
+		if x, ok := x.Command.(*Command_WebSocketFlush); ok {
+			return x.WebSocketFlush
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetWebSocketRead() *WebSocketRead {
+	if x != nil {
+		if x, ok := x.Command.(*Command_WebSocketRead); ok {
+			return x.WebSocketRead
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetWebSocketClose() *WebSocketClose {
+	if x != nil {
+		if x, ok := x.Command.(*Command_WebSocketClose); ok {
+			return x.WebSocketClose
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetWebSocketAck() *WebSocketAck {
+	if x != nil {
+		if x, ok := x.Command.(*Command_WebSocketAck); ok {
+			return x.WebSocketAck
+		}
+	}
+	return nil
+}
+
 type isCommand_Command interface {
 	isCommand_Command()
 }
@@ -2139,6 +2388,34 @@ type Command_ControlChannelClose struct {
 	ControlChannelClose *ControlChannelClose `protobuf:"bytes,29,opt,name=control_channel_close,json=controlChannelClose,proto3,oneof"`
 }
 
+type Command_WebSocketConnect struct {
+	WebSocketConnect *WebSocketConnect `protobuf:"bytes,30,opt,name=web_socket_connect,json=webSocketConnect,proto3,oneof"`
+}
+
+type Command_WebSocketAccept struct {
+	WebSocketAccept *WebSocketAccept `protobuf:"bytes,31,opt,name=web_socket_accept,json=webSocketAccept,proto3,oneof"`
+}
+
+type Command_WebSocketSend struct {
+	WebSocketSend *WebSocketSend `protobuf:"bytes,32,opt,name=web_socket_send,json=webSocketSend,proto3,oneof"`
+}
+
+type Command_WebSocketFlush struct {
+	WebSocketFlush *WebSocketFlush `protobuf:"bytes,33,opt,name=web_socket_flush,json=webSocketFlush,proto3,oneof"`
+}
+
+type Command_WebSocketRead struct {
+	WebSocketRead *WebSocketRead `protobuf:"bytes,34,opt,name=web_socket_read,json=webSocketRead,proto3,oneof"`
+}
+
+type Command_WebSocketClose struct {
+	WebSocketClose *WebSocketClose `protobuf:"bytes,35,opt,name=web_socket_close,json=webSocketClose,proto3,oneof"`
+}
+
+type Command_WebSocketAck struct {
+	WebSocketAck *WebSocketAck `protobuf:"bytes,36,opt,name=web_socket_ack,json=webSocketAck,proto3,oneof"`
+}
+
 func (*Command_StreamConnect) isCommand_Command() {}
 
 func (*Command_StreamRead) isCommand_Command() {}
@@ -2178,6 +2455,20 @@ func (*Command_ControlChannelDecreaseKeepAlive) isCommand_Command() {}
 func (*Command_ControlChannelFlushTransport) isCommand_Command() {}
 
 func (*Command_ControlChannelClose) isCommand_Command() {}
+
+func (*Command_WebSocketConnect) isCommand_Command() {}
+
+func (*Command_WebSocketAccept) isCommand_Command() {}
+
+func (*Command_WebSocketSend) isCommand_Command() {}
+
+func (*Command_WebSocketFlush) isCommand_Command() {}
+
+func (*Command_WebSocketRead) isCommand_Command() {}
+
+func (*Command_WebSocketClose) isCommand_Command() {}
+
+func (*Command_WebSocketAck) isCommand_Command() {}
 
 // StreamConnect makes a StreamSocket and connects it:
 // StreamSocket.ConnectAsync(host, service, protection_level). Completes
@@ -3370,6 +3661,839 @@ func (x *ControlChannelClose) GetChannel() uint64 {
 	return 0
 }
 
+// WebSocketHeader is one request header of a client's handshake.
+type WebSocketHeader struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebSocketHeader) Reset() {
+	*x = WebSocketHeader{}
+	mi := &file_plugin_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebSocketHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebSocketHeader) ProtoMessage() {}
+
+func (x *WebSocketHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebSocketHeader.ProtoReflect.Descriptor instead.
+func (*WebSocketHeader) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *WebSocketHeader) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WebSocketHeader) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+// WebSocketConnect makes a MessageWebSocket or StreamWebSocket, sets its
+// Control and request headers, and connects it: ConnectAsync(uri).
+// Completes with SocketCreated (its id, its addresses and the
+// subprotocol the server chose). A bad option is an E_INVALIDARG error
+// naming it; a failed connect carries the SocketErrorStatus and the
+// WebErrorStatus.
+type WebSocketConnect struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// kind is SOCKET_KIND_MESSAGE_WEB_SOCKET or SOCKET_KIND_STREAM_WEB_SOCKET.
+	Kind SocketKind `protobuf:"varint,1,opt,name=kind,proto3,enum=netrun.plugin.v1.SocketKind" json:"kind,omitempty"`
+	// uri is ws:// or wss://, with a host.
+	Uri string `protobuf:"bytes,2,opt,name=uri,proto3" json:"uri,omitempty"`
+	// supported_protocols are Control.SupportedProtocols, in order.
+	SupportedProtocols []string `protobuf:"bytes,3,rep,name=supported_protocols,json=supportedProtocols,proto3" json:"supported_protocols,omitempty"`
+	// request_headers are SetRequestHeader calls, in order.
+	RequestHeaders []*WebSocketHeader `protobuf:"bytes,4,rep,name=request_headers,json=requestHeaders,proto3" json:"request_headers,omitempty"`
+	// max_message_size is Control.MaxMessageSize (message WebSockets); 0
+	// keeps the default, 64 MiB; 0xFFFFFFFF is no limit.
+	MaxMessageSize uint32 `protobuf:"varint,5,opt,name=max_message_size,json=maxMessageSize,proto3" json:"max_message_size,omitempty"`
+	// receive_mode is Control.ReceiveMode (message WebSockets): 0
+	// FullMessage, 1 PartialMessage.
+	ReceiveMode int32 `protobuf:"varint,6,opt,name=receive_mode,json=receiveMode,proto3" json:"receive_mode,omitempty"`
+	// message_type is Control.MessageType (message WebSockets): the type
+	// of sends that do not name one.
+	MessageType WebSocketMessageType `protobuf:"varint,7,opt,name=message_type,json=messageType,proto3,enum=netrun.plugin.v1.WebSocketMessageType" json:"message_type,omitempty"`
+	// server_credential_user_name and server_credential_password are
+	// Control.ServerCredential, sent as HTTP Basic authentication with the
+	// first request; none when the user name is empty.
+	ServerCredentialUserName string `protobuf:"bytes,8,opt,name=server_credential_user_name,json=serverCredentialUserName,proto3" json:"server_credential_user_name,omitempty"`
+	ServerCredentialPassword string `protobuf:"bytes,9,opt,name=server_credential_password,json=serverCredentialPassword,proto3" json:"server_credential_password,omitempty"`
+	// ignorable_server_certificate_errors are
+	// Control.IgnorableServerCertificateErrors, ChainValidationResult
+	// values (wss).
+	IgnorableServerCertificateErrors []int32 `protobuf:"varint,10,rep,packed,name=ignorable_server_certificate_errors,json=ignorableServerCertificateErrors,proto3" json:"ignorable_server_certificate_errors,omitempty"`
+	// desired_unsolicited_pong_interval_ms is
+	// Control.DesiredUnsolicitedPongInterval; 0 sends none.
+	DesiredUnsolicitedPongIntervalMs uint32 `protobuf:"varint,11,opt,name=desired_unsolicited_pong_interval_ms,json=desiredUnsolicitedPongIntervalMs,proto3" json:"desired_unsolicited_pong_interval_ms,omitempty"`
+	// outbound_buffer_size_in_bytes is Control.OutboundBufferSizeInBytes;
+	// 0 keeps the system's.
+	OutboundBufferSizeInBytes uint32 `protobuf:"varint,12,opt,name=outbound_buffer_size_in_bytes,json=outboundBufferSizeInBytes,proto3" json:"outbound_buffer_size_in_bytes,omitempty"`
+	// no_delay is StreamWebSocketControl.NoDelay (stream WebSockets);
+	// unset keeps the default, true.
+	NoDelay       *bool `protobuf:"varint,13,opt,name=no_delay,json=noDelay,proto3,oneof" json:"no_delay,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebSocketConnect) Reset() {
+	*x = WebSocketConnect{}
+	mi := &file_plugin_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebSocketConnect) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebSocketConnect) ProtoMessage() {}
+
+func (x *WebSocketConnect) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebSocketConnect.ProtoReflect.Descriptor instead.
+func (*WebSocketConnect) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *WebSocketConnect) GetKind() SocketKind {
+	if x != nil {
+		return x.Kind
+	}
+	return SocketKind_SOCKET_KIND_NONE
+}
+
+func (x *WebSocketConnect) GetUri() string {
+	if x != nil {
+		return x.Uri
+	}
+	return ""
+}
+
+func (x *WebSocketConnect) GetSupportedProtocols() []string {
+	if x != nil {
+		return x.SupportedProtocols
+	}
+	return nil
+}
+
+func (x *WebSocketConnect) GetRequestHeaders() []*WebSocketHeader {
+	if x != nil {
+		return x.RequestHeaders
+	}
+	return nil
+}
+
+func (x *WebSocketConnect) GetMaxMessageSize() uint32 {
+	if x != nil {
+		return x.MaxMessageSize
+	}
+	return 0
+}
+
+func (x *WebSocketConnect) GetReceiveMode() int32 {
+	if x != nil {
+		return x.ReceiveMode
+	}
+	return 0
+}
+
+func (x *WebSocketConnect) GetMessageType() WebSocketMessageType {
+	if x != nil {
+		return x.MessageType
+	}
+	return WebSocketMessageType_WEB_SOCKET_MESSAGE_TYPE_BINARY
+}
+
+func (x *WebSocketConnect) GetServerCredentialUserName() string {
+	if x != nil {
+		return x.ServerCredentialUserName
+	}
+	return ""
+}
+
+func (x *WebSocketConnect) GetServerCredentialPassword() string {
+	if x != nil {
+		return x.ServerCredentialPassword
+	}
+	return ""
+}
+
+func (x *WebSocketConnect) GetIgnorableServerCertificateErrors() []int32 {
+	if x != nil {
+		return x.IgnorableServerCertificateErrors
+	}
+	return nil
+}
+
+func (x *WebSocketConnect) GetDesiredUnsolicitedPongIntervalMs() uint32 {
+	if x != nil {
+		return x.DesiredUnsolicitedPongIntervalMs
+	}
+	return 0
+}
+
+func (x *WebSocketConnect) GetOutboundBufferSizeInBytes() uint32 {
+	if x != nil {
+		return x.OutboundBufferSizeInBytes
+	}
+	return 0
+}
+
+func (x *WebSocketConnect) GetNoDelay() bool {
+	if x != nil && x.NoDelay != nil {
+		return *x.NoDelay
+	}
+	return false
+}
+
+// WebSocketAccept runs the server side of the opening handshake on a
+// stream socket of the plugin that a listener accepted (AcceptMessage or
+// AcceptStream in runtime/websocket) and makes it a WebSocket of kind:
+// the stream socket id stops naming it, and the completion
+// (SocketCreated) names the WebSocket. The stream socket must have no
+// write in flight and must not be transferred; unread are bytes of it the
+// plugin received and did not read, read first by the handshake. A
+// request that is not a valid upgrade is answered with an HTTP error, the
+// socket is closed and the error carries the http_status.
+type WebSocketAccept struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Socket uint64                 `protobuf:"varint,1,opt,name=socket,proto3" json:"socket,omitempty"`
+	// kind is SOCKET_KIND_MESSAGE_WEB_SOCKET or SOCKET_KIND_STREAM_WEB_SOCKET.
+	Kind SocketKind `protobuf:"varint,2,opt,name=kind,proto3,enum=netrun.plugin.v1.SocketKind" json:"kind,omitempty"`
+	// protocols are AcceptOptions.Protocols: the first the client offers
+	// is chosen.
+	Protocols []string `protobuf:"bytes,3,rep,name=protocols,proto3" json:"protocols,omitempty"`
+	// path is AcceptOptions.Path; "" accepts any.
+	Path string `protobuf:"bytes,4,opt,name=path,proto3" json:"path,omitempty"`
+	// max_message_size and receive_mode: as in WebSocketConnect.
+	MaxMessageSize uint32 `protobuf:"varint,5,opt,name=max_message_size,json=maxMessageSize,proto3" json:"max_message_size,omitempty"`
+	ReceiveMode    int32  `protobuf:"varint,6,opt,name=receive_mode,json=receiveMode,proto3" json:"receive_mode,omitempty"`
+	// origin_patterns and insecure_skip_origin_verify are
+	// AcceptOptions.OriginPatterns and InsecureSkipOriginVerify.
+	OriginPatterns           []string `protobuf:"bytes,7,rep,name=origin_patterns,json=originPatterns,proto3" json:"origin_patterns,omitempty"`
+	InsecureSkipOriginVerify bool     `protobuf:"varint,8,opt,name=insecure_skip_origin_verify,json=insecureSkipOriginVerify,proto3" json:"insecure_skip_origin_verify,omitempty"`
+	// unsolicited_pong_interval_ms is AcceptOptions.UnsolicitedPongInterval.
+	UnsolicitedPongIntervalMs uint32 `protobuf:"varint,9,opt,name=unsolicited_pong_interval_ms,json=unsolicitedPongIntervalMs,proto3" json:"unsolicited_pong_interval_ms,omitempty"`
+	// handshake_timeout_ms is AcceptOptions.HandshakeTimeout; 0 means 10 s.
+	HandshakeTimeoutMs uint32 `protobuf:"varint,10,opt,name=handshake_timeout_ms,json=handshakeTimeoutMs,proto3" json:"handshake_timeout_ms,omitempty"`
+	// message_type is Control.MessageType (message WebSockets).
+	MessageType   WebSocketMessageType `protobuf:"varint,11,opt,name=message_type,json=messageType,proto3,enum=netrun.plugin.v1.WebSocketMessageType" json:"message_type,omitempty"`
+	Unread        []byte               `protobuf:"bytes,12,opt,name=unread,proto3" json:"unread,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebSocketAccept) Reset() {
+	*x = WebSocketAccept{}
+	mi := &file_plugin_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebSocketAccept) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebSocketAccept) ProtoMessage() {}
+
+func (x *WebSocketAccept) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebSocketAccept.ProtoReflect.Descriptor instead.
+func (*WebSocketAccept) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *WebSocketAccept) GetSocket() uint64 {
+	if x != nil {
+		return x.Socket
+	}
+	return 0
+}
+
+func (x *WebSocketAccept) GetKind() SocketKind {
+	if x != nil {
+		return x.Kind
+	}
+	return SocketKind_SOCKET_KIND_NONE
+}
+
+func (x *WebSocketAccept) GetProtocols() []string {
+	if x != nil {
+		return x.Protocols
+	}
+	return nil
+}
+
+func (x *WebSocketAccept) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *WebSocketAccept) GetMaxMessageSize() uint32 {
+	if x != nil {
+		return x.MaxMessageSize
+	}
+	return 0
+}
+
+func (x *WebSocketAccept) GetReceiveMode() int32 {
+	if x != nil {
+		return x.ReceiveMode
+	}
+	return 0
+}
+
+func (x *WebSocketAccept) GetOriginPatterns() []string {
+	if x != nil {
+		return x.OriginPatterns
+	}
+	return nil
+}
+
+func (x *WebSocketAccept) GetInsecureSkipOriginVerify() bool {
+	if x != nil {
+		return x.InsecureSkipOriginVerify
+	}
+	return false
+}
+
+func (x *WebSocketAccept) GetUnsolicitedPongIntervalMs() uint32 {
+	if x != nil {
+		return x.UnsolicitedPongIntervalMs
+	}
+	return 0
+}
+
+func (x *WebSocketAccept) GetHandshakeTimeoutMs() uint32 {
+	if x != nil {
+		return x.HandshakeTimeoutMs
+	}
+	return 0
+}
+
+func (x *WebSocketAccept) GetMessageType() WebSocketMessageType {
+	if x != nil {
+		return x.MessageType
+	}
+	return WebSocketMessageType_WEB_SOCKET_MESSAGE_TYPE_BINARY
+}
+
+func (x *WebSocketAccept) GetUnread() []byte {
+	if x != nil {
+		return x.Unread
+	}
+	return nil
+}
+
+// WebSocketSend sends data: a whole message, or a frame. Completes with
+// WriteResult. Sends of one WebSocket go out in the order sent. data is
+// at most max_payload bytes; a longer message goes as NONFINAL frames and
+// a FINAL one.
+type WebSocketSend struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Socket uint64                 `protobuf:"varint,1,opt,name=socket,proto3" json:"socket,omitempty"`
+	Data   []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	// message_type, if set, becomes Control.MessageType before this send
+	// (message WebSockets; it fixes the type of a message at its first
+	// frame). A stream WebSocket sends binary messages only.
+	MessageType   *WebSocketMessageType `protobuf:"varint,3,opt,name=message_type,json=messageType,proto3,enum=netrun.plugin.v1.WebSocketMessageType,oneof" json:"message_type,omitempty"`
+	Frame         WebSocketFrame        `protobuf:"varint,4,opt,name=frame,proto3,enum=netrun.plugin.v1.WebSocketFrame" json:"frame,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebSocketSend) Reset() {
+	*x = WebSocketSend{}
+	mi := &file_plugin_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebSocketSend) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebSocketSend) ProtoMessage() {}
+
+func (x *WebSocketSend) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebSocketSend.ProtoReflect.Descriptor instead.
+func (*WebSocketSend) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *WebSocketSend) GetSocket() uint64 {
+	if x != nil {
+		return x.Socket
+	}
+	return 0
+}
+
+func (x *WebSocketSend) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *WebSocketSend) GetMessageType() WebSocketMessageType {
+	if x != nil && x.MessageType != nil {
+		return *x.MessageType
+	}
+	return WebSocketMessageType_WEB_SOCKET_MESSAGE_TYPE_BINARY
+}
+
+func (x *WebSocketSend) GetFrame() WebSocketFrame {
+	if x != nil {
+		return x.Frame
+	}
+	return WebSocketFrame_WEB_SOCKET_FRAME_WHOLE
+}
+
+// WebSocketFlush completes with Done once every send before it has gone
+// out: FlushAsync.
+type WebSocketFlush struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Socket        uint64                 `protobuf:"varint,1,opt,name=socket,proto3" json:"socket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebSocketFlush) Reset() {
+	*x = WebSocketFlush{}
+	mi := &file_plugin_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebSocketFlush) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebSocketFlush) ProtoMessage() {}
+
+func (x *WebSocketFlush) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebSocketFlush.ProtoReflect.Descriptor instead.
+func (*WebSocketFlush) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *WebSocketFlush) GetSocket() uint64 {
+	if x != nil {
+		return x.Socket
+	}
+	return 0
+}
+
+// WebSocketRead reads up to count bytes of a stream WebSocket:
+// InputStream.ReadAsync. Completes with ReadResult (eof after the peer's
+// close frame). options is an InputStreamOptions value.
+type WebSocketRead struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Socket        uint64                 `protobuf:"varint,1,opt,name=socket,proto3" json:"socket,omitempty"`
+	Count         uint32                 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	Options       uint32                 `protobuf:"varint,3,opt,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebSocketRead) Reset() {
+	*x = WebSocketRead{}
+	mi := &file_plugin_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebSocketRead) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebSocketRead) ProtoMessage() {}
+
+func (x *WebSocketRead) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebSocketRead.ProtoReflect.Descriptor instead.
+func (*WebSocketRead) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *WebSocketRead) GetSocket() uint64 {
+	if x != nil {
+		return x.Socket
+	}
+	return 0
+}
+
+func (x *WebSocketRead) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *WebSocketRead) GetOptions() uint32 {
+	if x != nil {
+		return x.Options
+	}
+	return 0
+}
+
+// WebSocketClose closes the WebSocket: Close() with code 0, else
+// Close(code, reason). The code must be one an endpoint may send
+// (1000-1003, 1007-1014, 3000-4999) and the reason at most 123 bytes of
+// UTF-8, else E_INVALIDARG and the WebSocket stays open. Completes with
+// Done once the closing handshake is over; the id then names nothing.
+type WebSocketClose struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Socket        uint64                 `protobuf:"varint,1,opt,name=socket,proto3" json:"socket,omitempty"`
+	Code          uint32                 `protobuf:"varint,2,opt,name=code,proto3" json:"code,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebSocketClose) Reset() {
+	*x = WebSocketClose{}
+	mi := &file_plugin_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebSocketClose) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebSocketClose) ProtoMessage() {}
+
+func (x *WebSocketClose) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebSocketClose.ProtoReflect.Descriptor instead.
+func (*WebSocketClose) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *WebSocketClose) GetSocket() uint64 {
+	if x != nil {
+		return x.Socket
+	}
+	return 0
+}
+
+func (x *WebSocketClose) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *WebSocketClose) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// WebSocketAck acknowledges the WebSocketMessageReceived events of a
+// message WebSocket the plugin has handled: consumed counts them since
+// the WebSocket was made (events with more set do not count). Op 0; no
+// completion.
+type WebSocketAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Socket        uint64                 `protobuf:"varint,1,opt,name=socket,proto3" json:"socket,omitempty"`
+	Consumed      uint64                 `protobuf:"varint,2,opt,name=consumed,proto3" json:"consumed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebSocketAck) Reset() {
+	*x = WebSocketAck{}
+	mi := &file_plugin_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebSocketAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebSocketAck) ProtoMessage() {}
+
+func (x *WebSocketAck) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebSocketAck.ProtoReflect.Descriptor instead.
+func (*WebSocketAck) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *WebSocketAck) GetSocket() uint64 {
+	if x != nil {
+		return x.Socket
+	}
+	return 0
+}
+
+func (x *WebSocketAck) GetConsumed() uint64 {
+	if x != nil {
+		return x.Consumed
+	}
+	return 0
+}
+
+// WebSocketMessageReceived is MessageReceived of a message WebSocket: one
+// message, or in PartialMessage mode one piece of one. A message longer
+// than max_payload comes in several events, all but the last with more
+// set, which the plugin joins into one.
+type WebSocketMessageReceived struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Socket      uint64                 `protobuf:"varint,1,opt,name=socket,proto3" json:"socket,omitempty"`
+	Data        []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	MessageType WebSocketMessageType   `protobuf:"varint,3,opt,name=message_type,json=messageType,proto3,enum=netrun.plugin.v1.WebSocketMessageType" json:"message_type,omitempty"`
+	// is_message_complete is IsMessageComplete: this event (with the ones
+	// before it that had more set) ends its message.
+	IsMessageComplete bool `protobuf:"varint,4,opt,name=is_message_complete,json=isMessageComplete,proto3" json:"is_message_complete,omitempty"`
+	More              bool `protobuf:"varint,5,opt,name=more,proto3" json:"more,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *WebSocketMessageReceived) Reset() {
+	*x = WebSocketMessageReceived{}
+	mi := &file_plugin_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebSocketMessageReceived) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebSocketMessageReceived) ProtoMessage() {}
+
+func (x *WebSocketMessageReceived) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebSocketMessageReceived.ProtoReflect.Descriptor instead.
+func (*WebSocketMessageReceived) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *WebSocketMessageReceived) GetSocket() uint64 {
+	if x != nil {
+		return x.Socket
+	}
+	return 0
+}
+
+func (x *WebSocketMessageReceived) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *WebSocketMessageReceived) GetMessageType() WebSocketMessageType {
+	if x != nil {
+		return x.MessageType
+	}
+	return WebSocketMessageType_WEB_SOCKET_MESSAGE_TYPE_BINARY
+}
+
+func (x *WebSocketMessageReceived) GetIsMessageComplete() bool {
+	if x != nil {
+		return x.IsMessageComplete
+	}
+	return false
+}
+
+func (x *WebSocketMessageReceived) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
+// WebSocketClosed is Closed: the WebSocket's connection ended, after
+// every message before it. The plugin still closes the id.
+type WebSocketClosed struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Socket uint64                 `protobuf:"varint,1,opt,name=socket,proto3" json:"socket,omitempty"`
+	// code is the close code (1005 for none, 1006 for a connection lost
+	// without a close frame); reason its reason.
+	Code   uint32 `protobuf:"varint,2,opt,name=code,proto3" json:"code,omitempty"`
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// error says why a connection ended that no close handshake ended
+	// (ClosedEventArgs.Err); unset otherwise.
+	Error         *Error `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebSocketClosed) Reset() {
+	*x = WebSocketClosed{}
+	mi := &file_plugin_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebSocketClosed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebSocketClosed) ProtoMessage() {}
+
+func (x *WebSocketClosed) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebSocketClosed.ProtoReflect.Descriptor instead.
+func (*WebSocketClosed) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *WebSocketClosed) GetSocket() uint64 {
+	if x != nil {
+		return x.Socket
+	}
+	return 0
+}
+
+func (x *WebSocketClosed) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *WebSocketClosed) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *WebSocketClosed) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 var File_plugin_proto protoreflect.FileDescriptor
 
 const file_plugin_proto_rawDesc = "" +
@@ -3378,13 +4502,17 @@ const file_plugin_proto_rawDesc = "" +
 	"\vHostMessage\x12/\n" +
 	"\x06events\x18\x01 \x03(\v2\x17.netrun.plugin.v1.EventR\x06events\"F\n" +
 	"\rPluginMessage\x125\n" +
-	"\bcommands\x18\x01 \x03(\v2\x19.netrun.plugin.v1.CommandR\bcommands\"w\n" +
+	"\bcommands\x18\x01 \x03(\v2\x19.netrun.plugin.v1.CommandR\bcommands\"\xdc\x01\n" +
 	"\x05Error\x12\x18\n" +
 	"\ahresult\x18\x01 \x01(\rR\ahresult\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\x05R\x06status\x12\x0e\n" +
 	"\x02op\x18\x03 \x01(\tR\x02op\x12\x12\n" +
 	"\x04addr\x18\x04 \x01(\tR\x04addr\x12\x18\n" +
-	"\amessage\x18\x05 \x01(\tR\amessage\"\x98\x01\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x12-\n" +
+	"\x10web_error_status\x18\x06 \x01(\x05H\x00R\x0ewebErrorStatus\x88\x01\x01\x12\x1f\n" +
+	"\vhttp_status\x18\a \x01(\rR\n" +
+	"httpStatusB\x13\n" +
+	"\x11_web_error_status\"\x98\x01\n" +
 	"\n" +
 	"SocketInfo\x12#\n" +
 	"\rlocal_address\x18\x01 \x01(\tR\flocalAddress\x12\x1d\n" +
@@ -3398,7 +4526,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\n" +
 	"keep_alive\x18\x02 \x01(\bH\x01R\tkeepAlive\x88\x01\x01B\v\n" +
 	"\t_no_delayB\r\n" +
-	"\v_keep_alive\"\x86\x05\n" +
+	"\v_keep_alive\"\xc4\x06\n" +
 	"\x05Event\x12/\n" +
 	"\x05hello\x18\x01 \x01(\v2\x17.netrun.plugin.v1.HelloH\x00R\x05hello\x12>\n" +
 	"\n" +
@@ -3410,7 +4538,10 @@ const file_plugin_proto_rawDesc = "" +
 	"\bshutdown\x18\x06 \x01(\v2\x1a.netrun.plugin.v1.ShutdownH\x00R\bshutdown\x12H\n" +
 	"\x0eprotocol_error\x18\a \x01(\v2\x1f.netrun.plugin.v1.ProtocolErrorH\x00R\rprotocolError\x12K\n" +
 	"\x0fsocket_activity\x18\b \x01(\v2 .netrun.plugin.v1.SocketActivityH\x00R\x0esocketActivity\x12[\n" +
-	"\x15control_channel_event\x18\t \x01(\v2%.netrun.plugin.v1.ControlChannelEventH\x00R\x13controlChannelEventB\a\n" +
+	"\x15control_channel_event\x18\t \x01(\v2%.netrun.plugin.v1.ControlChannelEventH\x00R\x13controlChannelEvent\x12k\n" +
+	"\x1bweb_socket_message_received\x18\n" +
+	" \x01(\v2*.netrun.plugin.v1.WebSocketMessageReceivedH\x00R\x18webSocketMessageReceived\x12O\n" +
+	"\x11web_socket_closed\x18\v \x01(\v2!.netrun.plugin.v1.WebSocketClosedH\x00R\x0fwebSocketClosedB\a\n" +
 	"\x05event\"\xb1\x02\n" +
 	"\x05Hello\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x1f\n" +
@@ -3446,10 +4577,11 @@ const file_plugin_proto_rawDesc = "" +
 	"\x0fcontrol_channel\x18\b \x01(\v2&.netrun.plugin.v1.ControlChannelResultH\x00R\x0econtrolChannel\x12\x12\n" +
 	"\x04more\x18\a \x01(\bR\x04moreB\b\n" +
 	"\x06result\"\x06\n" +
-	"\x04Done\"Y\n" +
+	"\x04Done\"u\n" +
 	"\rSocketCreated\x12\x16\n" +
 	"\x06socket\x18\x01 \x01(\x04R\x06socket\x120\n" +
-	"\x04info\x18\x02 \x01(\v2\x1c.netrun.plugin.v1.SocketInfoR\x04info\"2\n" +
+	"\x04info\x18\x02 \x01(\v2\x1c.netrun.plugin.v1.SocketInfoR\x04info\x12\x1a\n" +
+	"\bprotocol\x18\x03 \x01(\tR\bprotocol\"2\n" +
 	"\n" +
 	"ReadResult\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x10\n" +
@@ -3482,7 +4614,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"9\n" +
 	"\rProtocolError\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\x04R\x02op\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xec\f\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\x8b\x11\n" +
 	"\aCommand\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\x04R\x02op\x12\x1d\n" +
 	"\n" +
@@ -3508,7 +4640,14 @@ const file_plugin_proto_rawDesc = "" +
 	"%control_channel_wait_for_push_enabled\x18\x1a \x01(\v22.netrun.plugin.v1.ControlChannelWaitForPushEnabledH\x00R controlChannelWaitForPushEnabled\x12\x81\x01\n" +
 	"#control_channel_decrease_keep_alive\x18\x1b \x01(\v21.netrun.plugin.v1.ControlChannelDecreaseKeepAliveH\x00R\x1fcontrolChannelDecreaseKeepAlive\x12w\n" +
 	"\x1fcontrol_channel_flush_transport\x18\x1c \x01(\v2..netrun.plugin.v1.ControlChannelFlushTransportH\x00R\x1ccontrolChannelFlushTransport\x12[\n" +
-	"\x15control_channel_close\x18\x1d \x01(\v2%.netrun.plugin.v1.ControlChannelCloseH\x00R\x13controlChannelCloseB\t\n" +
+	"\x15control_channel_close\x18\x1d \x01(\v2%.netrun.plugin.v1.ControlChannelCloseH\x00R\x13controlChannelClose\x12R\n" +
+	"\x12web_socket_connect\x18\x1e \x01(\v2\".netrun.plugin.v1.WebSocketConnectH\x00R\x10webSocketConnect\x12O\n" +
+	"\x11web_socket_accept\x18\x1f \x01(\v2!.netrun.plugin.v1.WebSocketAcceptH\x00R\x0fwebSocketAccept\x12I\n" +
+	"\x0fweb_socket_send\x18  \x01(\v2\x1f.netrun.plugin.v1.WebSocketSendH\x00R\rwebSocketSend\x12L\n" +
+	"\x10web_socket_flush\x18! \x01(\v2 .netrun.plugin.v1.WebSocketFlushH\x00R\x0ewebSocketFlush\x12I\n" +
+	"\x0fweb_socket_read\x18\" \x01(\v2\x1f.netrun.plugin.v1.WebSocketReadH\x00R\rwebSocketRead\x12L\n" +
+	"\x10web_socket_close\x18# \x01(\v2 .netrun.plugin.v1.WebSocketCloseH\x00R\x0ewebSocketClose\x12F\n" +
+	"\x0eweb_socket_ack\x18$ \x01(\v2\x1e.netrun.plugin.v1.WebSocketAckH\x00R\fwebSocketAckB\t\n" +
 	"\acommand\"\xa3\x01\n" +
 	"\rStreamConnect\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x18\n" +
@@ -3580,13 +4719,78 @@ const file_plugin_proto_rawDesc = "" +
 	"\x1cControlChannelFlushTransport\x12\x18\n" +
 	"\achannel\x18\x01 \x01(\x04R\achannel\"/\n" +
 	"\x13ControlChannelClose\x12\x18\n" +
-	"\achannel\x18\x01 \x01(\x04R\achannel*\x8a\x01\n" +
+	"\achannel\x18\x01 \x01(\x04R\achannel\";\n" +
+	"\x0fWebSocketHeader\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xf6\x05\n" +
+	"\x10WebSocketConnect\x120\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1c.netrun.plugin.v1.SocketKindR\x04kind\x12\x10\n" +
+	"\x03uri\x18\x02 \x01(\tR\x03uri\x12/\n" +
+	"\x13supported_protocols\x18\x03 \x03(\tR\x12supportedProtocols\x12J\n" +
+	"\x0frequest_headers\x18\x04 \x03(\v2!.netrun.plugin.v1.WebSocketHeaderR\x0erequestHeaders\x12(\n" +
+	"\x10max_message_size\x18\x05 \x01(\rR\x0emaxMessageSize\x12!\n" +
+	"\freceive_mode\x18\x06 \x01(\x05R\vreceiveMode\x12I\n" +
+	"\fmessage_type\x18\a \x01(\x0e2&.netrun.plugin.v1.WebSocketMessageTypeR\vmessageType\x12=\n" +
+	"\x1bserver_credential_user_name\x18\b \x01(\tR\x18serverCredentialUserName\x12<\n" +
+	"\x1aserver_credential_password\x18\t \x01(\tR\x18serverCredentialPassword\x12M\n" +
+	"#ignorable_server_certificate_errors\x18\n" +
+	" \x03(\x05R ignorableServerCertificateErrors\x12N\n" +
+	"$desired_unsolicited_pong_interval_ms\x18\v \x01(\rR desiredUnsolicitedPongIntervalMs\x12@\n" +
+	"\x1doutbound_buffer_size_in_bytes\x18\f \x01(\rR\x19outboundBufferSizeInBytes\x12\x1e\n" +
+	"\bno_delay\x18\r \x01(\bH\x00R\anoDelay\x88\x01\x01B\v\n" +
+	"\t_no_delay\"\x98\x04\n" +
+	"\x0fWebSocketAccept\x12\x16\n" +
+	"\x06socket\x18\x01 \x01(\x04R\x06socket\x120\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x1c.netrun.plugin.v1.SocketKindR\x04kind\x12\x1c\n" +
+	"\tprotocols\x18\x03 \x03(\tR\tprotocols\x12\x12\n" +
+	"\x04path\x18\x04 \x01(\tR\x04path\x12(\n" +
+	"\x10max_message_size\x18\x05 \x01(\rR\x0emaxMessageSize\x12!\n" +
+	"\freceive_mode\x18\x06 \x01(\x05R\vreceiveMode\x12'\n" +
+	"\x0forigin_patterns\x18\a \x03(\tR\x0eoriginPatterns\x12=\n" +
+	"\x1binsecure_skip_origin_verify\x18\b \x01(\bR\x18insecureSkipOriginVerify\x12?\n" +
+	"\x1cunsolicited_pong_interval_ms\x18\t \x01(\rR\x19unsolicitedPongIntervalMs\x120\n" +
+	"\x14handshake_timeout_ms\x18\n" +
+	" \x01(\rR\x12handshakeTimeoutMs\x12I\n" +
+	"\fmessage_type\x18\v \x01(\x0e2&.netrun.plugin.v1.WebSocketMessageTypeR\vmessageType\x12\x16\n" +
+	"\x06unread\x18\f \x01(\fR\x06unread\"\xd4\x01\n" +
+	"\rWebSocketSend\x12\x16\n" +
+	"\x06socket\x18\x01 \x01(\x04R\x06socket\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12N\n" +
+	"\fmessage_type\x18\x03 \x01(\x0e2&.netrun.plugin.v1.WebSocketMessageTypeH\x00R\vmessageType\x88\x01\x01\x126\n" +
+	"\x05frame\x18\x04 \x01(\x0e2 .netrun.plugin.v1.WebSocketFrameR\x05frameB\x0f\n" +
+	"\r_message_type\"(\n" +
+	"\x0eWebSocketFlush\x12\x16\n" +
+	"\x06socket\x18\x01 \x01(\x04R\x06socket\"W\n" +
+	"\rWebSocketRead\x12\x16\n" +
+	"\x06socket\x18\x01 \x01(\x04R\x06socket\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\rR\x05count\x12\x18\n" +
+	"\aoptions\x18\x03 \x01(\rR\aoptions\"T\n" +
+	"\x0eWebSocketClose\x12\x16\n" +
+	"\x06socket\x18\x01 \x01(\x04R\x06socket\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\rR\x04code\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"B\n" +
+	"\fWebSocketAck\x12\x16\n" +
+	"\x06socket\x18\x01 \x01(\x04R\x06socket\x12\x1a\n" +
+	"\bconsumed\x18\x02 \x01(\x04R\bconsumed\"\xd5\x01\n" +
+	"\x18WebSocketMessageReceived\x12\x16\n" +
+	"\x06socket\x18\x01 \x01(\x04R\x06socket\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12I\n" +
+	"\fmessage_type\x18\x03 \x01(\x0e2&.netrun.plugin.v1.WebSocketMessageTypeR\vmessageType\x12.\n" +
+	"\x13is_message_complete\x18\x04 \x01(\bR\x11isMessageComplete\x12\x12\n" +
+	"\x04more\x18\x05 \x01(\bR\x04more\"\x84\x01\n" +
+	"\x0fWebSocketClosed\x12\x16\n" +
+	"\x06socket\x18\x01 \x01(\x04R\x06socket\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\rR\x04code\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12-\n" +
+	"\x05error\x18\x04 \x01(\v2\x17.netrun.plugin.v1.ErrorR\x05error*\xd1\x01\n" +
 	"\n" +
 	"SocketKind\x12\x14\n" +
 	"\x10SOCKET_KIND_NONE\x10\x00\x12&\n" +
 	"\"SOCKET_KIND_STREAM_SOCKET_LISTENER\x10\x01\x12\x1f\n" +
 	"\x1bSOCKET_KIND_DATAGRAM_SOCKET\x10\x02\x12\x1d\n" +
-	"\x19SOCKET_KIND_STREAM_SOCKET\x10\x03*\xf2\x01\n" +
+	"\x19SOCKET_KIND_STREAM_SOCKET\x10\x03\x12\"\n" +
+	"\x1eSOCKET_KIND_MESSAGE_WEB_SOCKET\x10\x04\x12!\n" +
+	"\x1dSOCKET_KIND_STREAM_WEB_SOCKET\x10\x05*\xf2\x01\n" +
 	"\x14SocketActivityReason\x12\x1f\n" +
 	"\x1bSOCKET_ACTIVITY_REASON_NONE\x10\x00\x12*\n" +
 	"&SOCKET_ACTIVITY_REASON_SOCKET_ACTIVITY\x10\x01\x12.\n" +
@@ -3597,7 +4801,14 @@ const file_plugin_proto_rawDesc = "" +
 	"\x1fCONTROL_CHANNEL_EVENT_KIND_NONE\x10\x00\x12)\n" +
 	"%CONTROL_CHANNEL_EVENT_KIND_KEEP_ALIVE\x10\x01\x120\n" +
 	",CONTROL_CHANNEL_EVENT_KIND_PUSH_NOTIFICATION\x10\x02\x12$\n" +
-	" CONTROL_CHANNEL_EVENT_KIND_RESET\x10\x032W\n" +
+	" CONTROL_CHANNEL_EVENT_KIND_RESET\x10\x03*\\\n" +
+	"\x14WebSocketMessageType\x12\"\n" +
+	"\x1eWEB_SOCKET_MESSAGE_TYPE_BINARY\x10\x00\x12 \n" +
+	"\x1cWEB_SOCKET_MESSAGE_TYPE_UTF8\x10\x01*g\n" +
+	"\x0eWebSocketFrame\x12\x1a\n" +
+	"\x16WEB_SOCKET_FRAME_WHOLE\x10\x00\x12\x1d\n" +
+	"\x19WEB_SOCKET_FRAME_NONFINAL\x10\x01\x12\x1a\n" +
+	"\x16WEB_SOCKET_FRAME_FINAL\x10\x022W\n" +
 	"\x06Plugin\x12M\n" +
 	"\aSession\x12\x1d.netrun.plugin.v1.HostMessage\x1a\x1f.netrun.plugin.v1.PluginMessage(\x010\x01BBZ@github.com/netrun/netrun/bindings/plugin/proto/pluginv1;pluginv1b\x06proto3"
 
@@ -3613,112 +4824,142 @@ func file_plugin_proto_rawDescGZIP() []byte {
 	return file_plugin_proto_rawDescData
 }
 
-var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_plugin_proto_goTypes = []any{
 	(SocketKind)(0),                          // 0: netrun.plugin.v1.SocketKind
 	(SocketActivityReason)(0),                // 1: netrun.plugin.v1.SocketActivityReason
 	(ControlChannelEventKind)(0),             // 2: netrun.plugin.v1.ControlChannelEventKind
-	(*HostMessage)(nil),                      // 3: netrun.plugin.v1.HostMessage
-	(*PluginMessage)(nil),                    // 4: netrun.plugin.v1.PluginMessage
-	(*Error)(nil),                            // 5: netrun.plugin.v1.Error
-	(*SocketInfo)(nil),                       // 6: netrun.plugin.v1.SocketInfo
-	(*StreamControl)(nil),                    // 7: netrun.plugin.v1.StreamControl
-	(*Event)(nil),                            // 8: netrun.plugin.v1.Event
-	(*Hello)(nil),                            // 9: netrun.plugin.v1.Hello
-	(*SocketActivity)(nil),                   // 10: netrun.plugin.v1.SocketActivity
-	(*TransferredSocket)(nil),                // 11: netrun.plugin.v1.TransferredSocket
-	(*Completion)(nil),                       // 12: netrun.plugin.v1.Completion
-	(*Done)(nil),                             // 13: netrun.plugin.v1.Done
-	(*SocketCreated)(nil),                    // 14: netrun.plugin.v1.SocketCreated
-	(*ReadResult)(nil),                       // 15: netrun.plugin.v1.ReadResult
-	(*WriteResult)(nil),                      // 16: netrun.plugin.v1.WriteResult
-	(*ControlChannelResult)(nil),             // 17: netrun.plugin.v1.ControlChannelResult
-	(*ControlChannelEvent)(nil),              // 18: netrun.plugin.v1.ControlChannelEvent
-	(*ConnectionReceived)(nil),               // 19: netrun.plugin.v1.ConnectionReceived
-	(*MessageReceived)(nil),                  // 20: netrun.plugin.v1.MessageReceived
-	(*Ping)(nil),                             // 21: netrun.plugin.v1.Ping
-	(*Shutdown)(nil),                         // 22: netrun.plugin.v1.Shutdown
-	(*ProtocolError)(nil),                    // 23: netrun.plugin.v1.ProtocolError
-	(*Command)(nil),                          // 24: netrun.plugin.v1.Command
-	(*StreamConnect)(nil),                    // 25: netrun.plugin.v1.StreamConnect
-	(*StreamRead)(nil),                       // 26: netrun.plugin.v1.StreamRead
-	(*StreamWrite)(nil),                      // 27: netrun.plugin.v1.StreamWrite
-	(*StreamFlush)(nil),                      // 28: netrun.plugin.v1.StreamFlush
-	(*ListenerBind)(nil),                     // 29: netrun.plugin.v1.ListenerBind
-	(*DatagramBind)(nil),                     // 30: netrun.plugin.v1.DatagramBind
-	(*DatagramSend)(nil),                     // 31: netrun.plugin.v1.DatagramSend
-	(*Close)(nil),                            // 32: netrun.plugin.v1.Close
-	(*CancelIO)(nil),                         // 33: netrun.plugin.v1.CancelIO
-	(*TransferOwnership)(nil),                // 34: netrun.plugin.v1.TransferOwnership
-	(*Reclaim)(nil),                          // 35: netrun.plugin.v1.Reclaim
-	(*Pong)(nil),                             // 36: netrun.plugin.v1.Pong
-	(*Cancel)(nil),                           // 37: netrun.plugin.v1.Cancel
-	(*Ack)(nil),                              // 38: netrun.plugin.v1.Ack
-	(*ControlChannelCreate)(nil),             // 39: netrun.plugin.v1.ControlChannelCreate
-	(*ControlChannelUsingTransport)(nil),     // 40: netrun.plugin.v1.ControlChannelUsingTransport
-	(*ControlChannelWaitForPushEnabled)(nil), // 41: netrun.plugin.v1.ControlChannelWaitForPushEnabled
-	(*ControlChannelDecreaseKeepAlive)(nil),  // 42: netrun.plugin.v1.ControlChannelDecreaseKeepAlive
-	(*ControlChannelFlushTransport)(nil),     // 43: netrun.plugin.v1.ControlChannelFlushTransport
-	(*ControlChannelClose)(nil),              // 44: netrun.plugin.v1.ControlChannelClose
+	(WebSocketMessageType)(0),                // 3: netrun.plugin.v1.WebSocketMessageType
+	(WebSocketFrame)(0),                      // 4: netrun.plugin.v1.WebSocketFrame
+	(*HostMessage)(nil),                      // 5: netrun.plugin.v1.HostMessage
+	(*PluginMessage)(nil),                    // 6: netrun.plugin.v1.PluginMessage
+	(*Error)(nil),                            // 7: netrun.plugin.v1.Error
+	(*SocketInfo)(nil),                       // 8: netrun.plugin.v1.SocketInfo
+	(*StreamControl)(nil),                    // 9: netrun.plugin.v1.StreamControl
+	(*Event)(nil),                            // 10: netrun.plugin.v1.Event
+	(*Hello)(nil),                            // 11: netrun.plugin.v1.Hello
+	(*SocketActivity)(nil),                   // 12: netrun.plugin.v1.SocketActivity
+	(*TransferredSocket)(nil),                // 13: netrun.plugin.v1.TransferredSocket
+	(*Completion)(nil),                       // 14: netrun.plugin.v1.Completion
+	(*Done)(nil),                             // 15: netrun.plugin.v1.Done
+	(*SocketCreated)(nil),                    // 16: netrun.plugin.v1.SocketCreated
+	(*ReadResult)(nil),                       // 17: netrun.plugin.v1.ReadResult
+	(*WriteResult)(nil),                      // 18: netrun.plugin.v1.WriteResult
+	(*ControlChannelResult)(nil),             // 19: netrun.plugin.v1.ControlChannelResult
+	(*ControlChannelEvent)(nil),              // 20: netrun.plugin.v1.ControlChannelEvent
+	(*ConnectionReceived)(nil),               // 21: netrun.plugin.v1.ConnectionReceived
+	(*MessageReceived)(nil),                  // 22: netrun.plugin.v1.MessageReceived
+	(*Ping)(nil),                             // 23: netrun.plugin.v1.Ping
+	(*Shutdown)(nil),                         // 24: netrun.plugin.v1.Shutdown
+	(*ProtocolError)(nil),                    // 25: netrun.plugin.v1.ProtocolError
+	(*Command)(nil),                          // 26: netrun.plugin.v1.Command
+	(*StreamConnect)(nil),                    // 27: netrun.plugin.v1.StreamConnect
+	(*StreamRead)(nil),                       // 28: netrun.plugin.v1.StreamRead
+	(*StreamWrite)(nil),                      // 29: netrun.plugin.v1.StreamWrite
+	(*StreamFlush)(nil),                      // 30: netrun.plugin.v1.StreamFlush
+	(*ListenerBind)(nil),                     // 31: netrun.plugin.v1.ListenerBind
+	(*DatagramBind)(nil),                     // 32: netrun.plugin.v1.DatagramBind
+	(*DatagramSend)(nil),                     // 33: netrun.plugin.v1.DatagramSend
+	(*Close)(nil),                            // 34: netrun.plugin.v1.Close
+	(*CancelIO)(nil),                         // 35: netrun.plugin.v1.CancelIO
+	(*TransferOwnership)(nil),                // 36: netrun.plugin.v1.TransferOwnership
+	(*Reclaim)(nil),                          // 37: netrun.plugin.v1.Reclaim
+	(*Pong)(nil),                             // 38: netrun.plugin.v1.Pong
+	(*Cancel)(nil),                           // 39: netrun.plugin.v1.Cancel
+	(*Ack)(nil),                              // 40: netrun.plugin.v1.Ack
+	(*ControlChannelCreate)(nil),             // 41: netrun.plugin.v1.ControlChannelCreate
+	(*ControlChannelUsingTransport)(nil),     // 42: netrun.plugin.v1.ControlChannelUsingTransport
+	(*ControlChannelWaitForPushEnabled)(nil), // 43: netrun.plugin.v1.ControlChannelWaitForPushEnabled
+	(*ControlChannelDecreaseKeepAlive)(nil),  // 44: netrun.plugin.v1.ControlChannelDecreaseKeepAlive
+	(*ControlChannelFlushTransport)(nil),     // 45: netrun.plugin.v1.ControlChannelFlushTransport
+	(*ControlChannelClose)(nil),              // 46: netrun.plugin.v1.ControlChannelClose
+	(*WebSocketHeader)(nil),                  // 47: netrun.plugin.v1.WebSocketHeader
+	(*WebSocketConnect)(nil),                 // 48: netrun.plugin.v1.WebSocketConnect
+	(*WebSocketAccept)(nil),                  // 49: netrun.plugin.v1.WebSocketAccept
+	(*WebSocketSend)(nil),                    // 50: netrun.plugin.v1.WebSocketSend
+	(*WebSocketFlush)(nil),                   // 51: netrun.plugin.v1.WebSocketFlush
+	(*WebSocketRead)(nil),                    // 52: netrun.plugin.v1.WebSocketRead
+	(*WebSocketClose)(nil),                   // 53: netrun.plugin.v1.WebSocketClose
+	(*WebSocketAck)(nil),                     // 54: netrun.plugin.v1.WebSocketAck
+	(*WebSocketMessageReceived)(nil),         // 55: netrun.plugin.v1.WebSocketMessageReceived
+	(*WebSocketClosed)(nil),                  // 56: netrun.plugin.v1.WebSocketClosed
 }
 var file_plugin_proto_depIdxs = []int32{
-	8,  // 0: netrun.plugin.v1.HostMessage.events:type_name -> netrun.plugin.v1.Event
-	24, // 1: netrun.plugin.v1.PluginMessage.commands:type_name -> netrun.plugin.v1.Command
-	9,  // 2: netrun.plugin.v1.Event.hello:type_name -> netrun.plugin.v1.Hello
-	12, // 3: netrun.plugin.v1.Event.completion:type_name -> netrun.plugin.v1.Completion
-	19, // 4: netrun.plugin.v1.Event.connection_received:type_name -> netrun.plugin.v1.ConnectionReceived
-	20, // 5: netrun.plugin.v1.Event.message_received:type_name -> netrun.plugin.v1.MessageReceived
-	21, // 6: netrun.plugin.v1.Event.ping:type_name -> netrun.plugin.v1.Ping
-	22, // 7: netrun.plugin.v1.Event.shutdown:type_name -> netrun.plugin.v1.Shutdown
-	23, // 8: netrun.plugin.v1.Event.protocol_error:type_name -> netrun.plugin.v1.ProtocolError
-	10, // 9: netrun.plugin.v1.Event.socket_activity:type_name -> netrun.plugin.v1.SocketActivity
-	18, // 10: netrun.plugin.v1.Event.control_channel_event:type_name -> netrun.plugin.v1.ControlChannelEvent
-	11, // 11: netrun.plugin.v1.Hello.transferred:type_name -> netrun.plugin.v1.TransferredSocket
-	10, // 12: netrun.plugin.v1.Hello.held:type_name -> netrun.plugin.v1.SocketActivity
-	1,  // 13: netrun.plugin.v1.SocketActivity.reason:type_name -> netrun.plugin.v1.SocketActivityReason
-	0,  // 14: netrun.plugin.v1.SocketActivity.kind:type_name -> netrun.plugin.v1.SocketKind
-	0,  // 15: netrun.plugin.v1.TransferredSocket.kind:type_name -> netrun.plugin.v1.SocketKind
-	6,  // 16: netrun.plugin.v1.TransferredSocket.info:type_name -> netrun.plugin.v1.SocketInfo
-	5,  // 17: netrun.plugin.v1.Completion.error:type_name -> netrun.plugin.v1.Error
-	13, // 18: netrun.plugin.v1.Completion.done:type_name -> netrun.plugin.v1.Done
-	14, // 19: netrun.plugin.v1.Completion.created:type_name -> netrun.plugin.v1.SocketCreated
-	15, // 20: netrun.plugin.v1.Completion.read:type_name -> netrun.plugin.v1.ReadResult
-	16, // 21: netrun.plugin.v1.Completion.written:type_name -> netrun.plugin.v1.WriteResult
-	17, // 22: netrun.plugin.v1.Completion.control_channel:type_name -> netrun.plugin.v1.ControlChannelResult
-	6,  // 23: netrun.plugin.v1.SocketCreated.info:type_name -> netrun.plugin.v1.SocketInfo
-	2,  // 24: netrun.plugin.v1.ControlChannelEvent.kind:type_name -> netrun.plugin.v1.ControlChannelEventKind
-	5,  // 25: netrun.plugin.v1.ControlChannelEvent.error:type_name -> netrun.plugin.v1.Error
-	6,  // 26: netrun.plugin.v1.ConnectionReceived.info:type_name -> netrun.plugin.v1.SocketInfo
-	25, // 27: netrun.plugin.v1.Command.stream_connect:type_name -> netrun.plugin.v1.StreamConnect
-	26, // 28: netrun.plugin.v1.Command.stream_read:type_name -> netrun.plugin.v1.StreamRead
-	27, // 29: netrun.plugin.v1.Command.stream_write:type_name -> netrun.plugin.v1.StreamWrite
-	28, // 30: netrun.plugin.v1.Command.stream_flush:type_name -> netrun.plugin.v1.StreamFlush
-	29, // 31: netrun.plugin.v1.Command.listener_bind:type_name -> netrun.plugin.v1.ListenerBind
-	30, // 32: netrun.plugin.v1.Command.datagram_bind:type_name -> netrun.plugin.v1.DatagramBind
-	31, // 33: netrun.plugin.v1.Command.datagram_send:type_name -> netrun.plugin.v1.DatagramSend
-	32, // 34: netrun.plugin.v1.Command.close:type_name -> netrun.plugin.v1.Close
-	33, // 35: netrun.plugin.v1.Command.cancel_io:type_name -> netrun.plugin.v1.CancelIO
-	34, // 36: netrun.plugin.v1.Command.transfer_ownership:type_name -> netrun.plugin.v1.TransferOwnership
-	35, // 37: netrun.plugin.v1.Command.reclaim:type_name -> netrun.plugin.v1.Reclaim
-	36, // 38: netrun.plugin.v1.Command.pong:type_name -> netrun.plugin.v1.Pong
-	37, // 39: netrun.plugin.v1.Command.cancel:type_name -> netrun.plugin.v1.Cancel
-	38, // 40: netrun.plugin.v1.Command.ack:type_name -> netrun.plugin.v1.Ack
-	39, // 41: netrun.plugin.v1.Command.control_channel_create:type_name -> netrun.plugin.v1.ControlChannelCreate
-	40, // 42: netrun.plugin.v1.Command.control_channel_using_transport:type_name -> netrun.plugin.v1.ControlChannelUsingTransport
-	41, // 43: netrun.plugin.v1.Command.control_channel_wait_for_push_enabled:type_name -> netrun.plugin.v1.ControlChannelWaitForPushEnabled
-	42, // 44: netrun.plugin.v1.Command.control_channel_decrease_keep_alive:type_name -> netrun.plugin.v1.ControlChannelDecreaseKeepAlive
-	43, // 45: netrun.plugin.v1.Command.control_channel_flush_transport:type_name -> netrun.plugin.v1.ControlChannelFlushTransport
-	44, // 46: netrun.plugin.v1.Command.control_channel_close:type_name -> netrun.plugin.v1.ControlChannelClose
-	7,  // 47: netrun.plugin.v1.StreamConnect.control:type_name -> netrun.plugin.v1.StreamControl
-	7,  // 48: netrun.plugin.v1.ListenerBind.control:type_name -> netrun.plugin.v1.StreamControl
-	3,  // 49: netrun.plugin.v1.Plugin.Session:input_type -> netrun.plugin.v1.HostMessage
-	4,  // 50: netrun.plugin.v1.Plugin.Session:output_type -> netrun.plugin.v1.PluginMessage
-	50, // [50:51] is the sub-list for method output_type
-	49, // [49:50] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	10, // 0: netrun.plugin.v1.HostMessage.events:type_name -> netrun.plugin.v1.Event
+	26, // 1: netrun.plugin.v1.PluginMessage.commands:type_name -> netrun.plugin.v1.Command
+	11, // 2: netrun.plugin.v1.Event.hello:type_name -> netrun.plugin.v1.Hello
+	14, // 3: netrun.plugin.v1.Event.completion:type_name -> netrun.plugin.v1.Completion
+	21, // 4: netrun.plugin.v1.Event.connection_received:type_name -> netrun.plugin.v1.ConnectionReceived
+	22, // 5: netrun.plugin.v1.Event.message_received:type_name -> netrun.plugin.v1.MessageReceived
+	23, // 6: netrun.plugin.v1.Event.ping:type_name -> netrun.plugin.v1.Ping
+	24, // 7: netrun.plugin.v1.Event.shutdown:type_name -> netrun.plugin.v1.Shutdown
+	25, // 8: netrun.plugin.v1.Event.protocol_error:type_name -> netrun.plugin.v1.ProtocolError
+	12, // 9: netrun.plugin.v1.Event.socket_activity:type_name -> netrun.plugin.v1.SocketActivity
+	20, // 10: netrun.plugin.v1.Event.control_channel_event:type_name -> netrun.plugin.v1.ControlChannelEvent
+	55, // 11: netrun.plugin.v1.Event.web_socket_message_received:type_name -> netrun.plugin.v1.WebSocketMessageReceived
+	56, // 12: netrun.plugin.v1.Event.web_socket_closed:type_name -> netrun.plugin.v1.WebSocketClosed
+	13, // 13: netrun.plugin.v1.Hello.transferred:type_name -> netrun.plugin.v1.TransferredSocket
+	12, // 14: netrun.plugin.v1.Hello.held:type_name -> netrun.plugin.v1.SocketActivity
+	1,  // 15: netrun.plugin.v1.SocketActivity.reason:type_name -> netrun.plugin.v1.SocketActivityReason
+	0,  // 16: netrun.plugin.v1.SocketActivity.kind:type_name -> netrun.plugin.v1.SocketKind
+	0,  // 17: netrun.plugin.v1.TransferredSocket.kind:type_name -> netrun.plugin.v1.SocketKind
+	8,  // 18: netrun.plugin.v1.TransferredSocket.info:type_name -> netrun.plugin.v1.SocketInfo
+	7,  // 19: netrun.plugin.v1.Completion.error:type_name -> netrun.plugin.v1.Error
+	15, // 20: netrun.plugin.v1.Completion.done:type_name -> netrun.plugin.v1.Done
+	16, // 21: netrun.plugin.v1.Completion.created:type_name -> netrun.plugin.v1.SocketCreated
+	17, // 22: netrun.plugin.v1.Completion.read:type_name -> netrun.plugin.v1.ReadResult
+	18, // 23: netrun.plugin.v1.Completion.written:type_name -> netrun.plugin.v1.WriteResult
+	19, // 24: netrun.plugin.v1.Completion.control_channel:type_name -> netrun.plugin.v1.ControlChannelResult
+	8,  // 25: netrun.plugin.v1.SocketCreated.info:type_name -> netrun.plugin.v1.SocketInfo
+	2,  // 26: netrun.plugin.v1.ControlChannelEvent.kind:type_name -> netrun.plugin.v1.ControlChannelEventKind
+	7,  // 27: netrun.plugin.v1.ControlChannelEvent.error:type_name -> netrun.plugin.v1.Error
+	8,  // 28: netrun.plugin.v1.ConnectionReceived.info:type_name -> netrun.plugin.v1.SocketInfo
+	27, // 29: netrun.plugin.v1.Command.stream_connect:type_name -> netrun.plugin.v1.StreamConnect
+	28, // 30: netrun.plugin.v1.Command.stream_read:type_name -> netrun.plugin.v1.StreamRead
+	29, // 31: netrun.plugin.v1.Command.stream_write:type_name -> netrun.plugin.v1.StreamWrite
+	30, // 32: netrun.plugin.v1.Command.stream_flush:type_name -> netrun.plugin.v1.StreamFlush
+	31, // 33: netrun.plugin.v1.Command.listener_bind:type_name -> netrun.plugin.v1.ListenerBind
+	32, // 34: netrun.plugin.v1.Command.datagram_bind:type_name -> netrun.plugin.v1.DatagramBind
+	33, // 35: netrun.plugin.v1.Command.datagram_send:type_name -> netrun.plugin.v1.DatagramSend
+	34, // 36: netrun.plugin.v1.Command.close:type_name -> netrun.plugin.v1.Close
+	35, // 37: netrun.plugin.v1.Command.cancel_io:type_name -> netrun.plugin.v1.CancelIO
+	36, // 38: netrun.plugin.v1.Command.transfer_ownership:type_name -> netrun.plugin.v1.TransferOwnership
+	37, // 39: netrun.plugin.v1.Command.reclaim:type_name -> netrun.plugin.v1.Reclaim
+	38, // 40: netrun.plugin.v1.Command.pong:type_name -> netrun.plugin.v1.Pong
+	39, // 41: netrun.plugin.v1.Command.cancel:type_name -> netrun.plugin.v1.Cancel
+	40, // 42: netrun.plugin.v1.Command.ack:type_name -> netrun.plugin.v1.Ack
+	41, // 43: netrun.plugin.v1.Command.control_channel_create:type_name -> netrun.plugin.v1.ControlChannelCreate
+	42, // 44: netrun.plugin.v1.Command.control_channel_using_transport:type_name -> netrun.plugin.v1.ControlChannelUsingTransport
+	43, // 45: netrun.plugin.v1.Command.control_channel_wait_for_push_enabled:type_name -> netrun.plugin.v1.ControlChannelWaitForPushEnabled
+	44, // 46: netrun.plugin.v1.Command.control_channel_decrease_keep_alive:type_name -> netrun.plugin.v1.ControlChannelDecreaseKeepAlive
+	45, // 47: netrun.plugin.v1.Command.control_channel_flush_transport:type_name -> netrun.plugin.v1.ControlChannelFlushTransport
+	46, // 48: netrun.plugin.v1.Command.control_channel_close:type_name -> netrun.plugin.v1.ControlChannelClose
+	48, // 49: netrun.plugin.v1.Command.web_socket_connect:type_name -> netrun.plugin.v1.WebSocketConnect
+	49, // 50: netrun.plugin.v1.Command.web_socket_accept:type_name -> netrun.plugin.v1.WebSocketAccept
+	50, // 51: netrun.plugin.v1.Command.web_socket_send:type_name -> netrun.plugin.v1.WebSocketSend
+	51, // 52: netrun.plugin.v1.Command.web_socket_flush:type_name -> netrun.plugin.v1.WebSocketFlush
+	52, // 53: netrun.plugin.v1.Command.web_socket_read:type_name -> netrun.plugin.v1.WebSocketRead
+	53, // 54: netrun.plugin.v1.Command.web_socket_close:type_name -> netrun.plugin.v1.WebSocketClose
+	54, // 55: netrun.plugin.v1.Command.web_socket_ack:type_name -> netrun.plugin.v1.WebSocketAck
+	9,  // 56: netrun.plugin.v1.StreamConnect.control:type_name -> netrun.plugin.v1.StreamControl
+	9,  // 57: netrun.plugin.v1.ListenerBind.control:type_name -> netrun.plugin.v1.StreamControl
+	0,  // 58: netrun.plugin.v1.WebSocketConnect.kind:type_name -> netrun.plugin.v1.SocketKind
+	47, // 59: netrun.plugin.v1.WebSocketConnect.request_headers:type_name -> netrun.plugin.v1.WebSocketHeader
+	3,  // 60: netrun.plugin.v1.WebSocketConnect.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
+	0,  // 61: netrun.plugin.v1.WebSocketAccept.kind:type_name -> netrun.plugin.v1.SocketKind
+	3,  // 62: netrun.plugin.v1.WebSocketAccept.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
+	3,  // 63: netrun.plugin.v1.WebSocketSend.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
+	4,  // 64: netrun.plugin.v1.WebSocketSend.frame:type_name -> netrun.plugin.v1.WebSocketFrame
+	3,  // 65: netrun.plugin.v1.WebSocketMessageReceived.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
+	7,  // 66: netrun.plugin.v1.WebSocketClosed.error:type_name -> netrun.plugin.v1.Error
+	5,  // 67: netrun.plugin.v1.Plugin.Session:input_type -> netrun.plugin.v1.HostMessage
+	6,  // 68: netrun.plugin.v1.Plugin.Session:output_type -> netrun.plugin.v1.PluginMessage
+	68, // [68:69] is the sub-list for method output_type
+	67, // [67:68] is the sub-list for method input_type
+	67, // [67:67] is the sub-list for extension type_name
+	67, // [67:67] is the sub-list for extension extendee
+	0,  // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -3726,6 +4967,7 @@ func file_plugin_proto_init() {
 	if File_plugin_proto != nil {
 		return
 	}
+	file_plugin_proto_msgTypes[2].OneofWrappers = []any{}
 	file_plugin_proto_msgTypes[4].OneofWrappers = []any{}
 	file_plugin_proto_msgTypes[5].OneofWrappers = []any{
 		(*Event_Hello)(nil),
@@ -3737,6 +4979,8 @@ func file_plugin_proto_init() {
 		(*Event_ProtocolError)(nil),
 		(*Event_SocketActivity)(nil),
 		(*Event_ControlChannelEvent)(nil),
+		(*Event_WebSocketMessageReceived)(nil),
+		(*Event_WebSocketClosed)(nil),
 	}
 	file_plugin_proto_msgTypes[9].OneofWrappers = []any{
 		(*Completion_Error)(nil),
@@ -3767,14 +5011,23 @@ func file_plugin_proto_init() {
 		(*Command_ControlChannelDecreaseKeepAlive)(nil),
 		(*Command_ControlChannelFlushTransport)(nil),
 		(*Command_ControlChannelClose)(nil),
+		(*Command_WebSocketConnect)(nil),
+		(*Command_WebSocketAccept)(nil),
+		(*Command_WebSocketSend)(nil),
+		(*Command_WebSocketFlush)(nil),
+		(*Command_WebSocketRead)(nil),
+		(*Command_WebSocketClose)(nil),
+		(*Command_WebSocketAck)(nil),
 	}
+	file_plugin_proto_msgTypes[43].OneofWrappers = []any{}
+	file_plugin_proto_msgTypes[45].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   42,
+			NumEnums:      5,
+			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -8,7 +8,8 @@
 //
 //   - host -> plugin: HostMessage, a batch of Events: Hello first, then
 //     completions of the plugin's commands, connections accepted by its
-//     listeners, datagrams received, liveness pings, and Shutdown.
+//     listeners, datagrams and WebSocket messages received, WebSockets
+//     closed, liveness pings, and Shutdown.
 //   - plugin -> host: PluginMessage, a batch of Commands, each with an op
 //     id the plugin chooses; the host answers each (except Pong) with one
 //     Completion carrying the same op id.
