@@ -50,7 +50,11 @@ func (i *instance) handle(c *pluginv1.Command) {
 			hs.mu.Unlock()
 			return
 		}
-		i.protocolError(0, "op id 0 is reserved for Pong, Cancel, Ack and quiet StreamWrites; a %s needs a non-zero op id", commandName(c))
+		if a := c.GetWebSocketAck(); a != nil {
+			i.webSocketAck(a)
+			return
+		}
+		i.protocolError(0, "op id 0 is reserved for Pong, Cancel, Ack, WebSocketAck and quiet StreamWrites; a %s needs a non-zero op id", commandName(c))
 		return
 	}
 	o := &op{id: c.Op, cancel: noCancel}
@@ -109,7 +113,7 @@ func (i *instance) handle(c *pluginv1.Command) {
 			i.reclaim(o, cmd.Reclaim.Socket)
 		}
 	default:
-		if !i.controlChannelCommand(ctx, o, c) {
+		if !i.controlChannelCommand(ctx, o, c) && !i.webSocketCommand(ctx, o, c) {
 			i.finish(o, invalid("plugin protocol", "command %s is not supported by this host", commandName(c)))
 		}
 	}
@@ -604,6 +608,9 @@ func (i *instance) cancelIO(ctx context.Context, o *op, id uint64) {
 
 func (i *instance) transferOwnership(o *op, c *pluginv1.TransferOwnership) {
 	hs, bad := i.lookup("TransferOwnership", c.Socket, pluginv1.SocketKind_SOCKET_KIND_NONE)
+	if bad == nil {
+		bad = notTransferable("TransferOwnership", hs)
+	}
 	if bad != nil {
 		i.finish(o, bad)
 		return

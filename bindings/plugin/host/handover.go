@@ -114,6 +114,9 @@ func noBroker(op string) *pluginv1.Completion {
 func (i *instance) handOver(ctx context.Context, o *op, c *pluginv1.TransferOwnership) {
 	const opName = "TransferOwnership"
 	hs, bad := i.lookup(opName, c.Socket, pluginv1.SocketKind_SOCKET_KIND_NONE)
+	if bad == nil {
+		bad = notTransferable(opName, hs)
+	}
 	if bad != nil {
 		i.finish(o, bad)
 		return

@@ -241,7 +241,7 @@ func (i *instance) signal() {
 
 // eventSize is the payload an event carries, for MaxQueued.
 func eventSize(ev *pluginv1.Event) int {
-	return len(ev.GetCompletion().GetRead().GetData()) + len(ev.GetMessageReceived().GetData()) + 64
+	return len(ev.GetCompletion().GetRead().GetData()) + len(ev.GetMessageReceived().GetData()) + len(ev.GetWebSocketMessageReceived().GetData()) + 64
 }
 
 // sender sends what is queued when woken, until the session ends.

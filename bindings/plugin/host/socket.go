@@ -26,6 +26,7 @@ type hsocket struct {
 	stream   *sockets.StreamSocket
 	listener *sockets.StreamSocketListener
 	dgram    *sockets.DatagramSocket
+	ws       *wsocket // a WebSocket (kinds MESSAGE_WEB_SOCKET, STREAM_WEB_SOCKET)
 
 	mu          sync.Mutex // guards the fields below
 	owner       *instance  // the instance it belongs to; nil while the broker has it
@@ -105,6 +106,8 @@ func (hs *hsocket) info() *pluginv1.SocketInfo {
 	case hs.dgram != nil:
 		in := hs.dgram.Information()
 		return &pluginv1.SocketInfo{LocalAddress: hostString(in.LocalAddress()), LocalPort: in.LocalPort()}
+	case hs.ws != nil:
+		return hs.ws.info()
 	}
 	return &pluginv1.SocketInfo{}
 }
@@ -442,6 +445,8 @@ func (hs *hsocket) closeNow() {
 		hs.listener.Close()
 	case hs.dgram != nil:
 		hs.dgram.Close()
+	case hs.ws != nil:
+		hs.ws.closeFromHost()
 	}
 	for _, s := range pending {
 		s.Close()

@@ -6,11 +6,23 @@ import (
 
 	"github.com/netrun/netrun/bindings/plugin/proto/pluginv1"
 	"github.com/netrun/netrun/runtime/socketerror"
+	"github.com/netrun/netrun/runtime/websocket"
 )
 
 // errorFrom turns the protocol's Error into the runtime's error type.
-// RO_E_CLOSED wraps net.ErrClosed, as socketerror.Closed does.
+// RO_E_CLOSED wraps net.ErrClosed, as socketerror.Closed does. An error
+// with a WebErrorStatus is a *websocket.Error around the
+// *socketerror.Error, as runtime/websocket reports it.
 func errorFrom(e *pluginv1.Error) error {
+	se := socketErrorFrom(e)
+	if e.WebErrorStatus == nil {
+		return se
+	}
+	return &websocket.Error{Op: e.Op, URI: e.Addr, Status: websocket.WebErrorStatus(*e.WebErrorStatus), HTTPStatus: int(e.HttpStatus), Err: se}
+}
+
+// socketErrorFrom is errorFrom without the WebErrorStatus.
+func socketErrorFrom(e *pluginv1.Error) *socketerror.Error {
 	se := &socketerror.Error{
 		Op:      e.Op,
 		Addr:    e.Addr,
@@ -45,6 +57,17 @@ func ErrorToProto(err error) *pluginv1.Error {
 		e.Message = se.Message
 		if e.Message == "" && se.Err != nil {
 			e.Message = se.Err.Error()
+		}
+	}
+	var we *websocket.Error
+	if errors.As(err, &we) {
+		st := int32(we.Status)
+		e.WebErrorStatus, e.HttpStatus = &st, uint32(max(we.HTTPStatus, 0))
+		if e.Op == "" {
+			e.Op = we.Op
+		}
+		if e.Addr == "" {
+			e.Addr = we.URI
 		}
 	}
 	return e

@@ -56,12 +56,15 @@ func (h *Host) Logger() *slog.Logger { return h.log }
 // SocketActivityKind.
 type SocketKind int32
 
-// The kinds of socket, with WinRT's values.
+// The kinds of socket, with WinRT's values; KindMessageWebSocket and
+// KindStreamWebSocket are netrun's (WebSockets are never transferred).
 const (
 	KindNone                 SocketKind = 0
 	KindStreamSocketListener SocketKind = 1
 	KindDatagramSocket       SocketKind = 2
 	KindStreamSocket         SocketKind = 3
+	KindMessageWebSocket     SocketKind = 4
+	KindStreamWebSocket      SocketKind = 5
 )
 
 // String returns the WinRT name of k.
@@ -73,6 +76,10 @@ func (k SocketKind) String() string {
 		return "DatagramSocket"
 	case KindStreamSocket:
 		return "StreamSocket"
+	case KindMessageWebSocket:
+		return "MessageWebSocket"
+	case KindStreamWebSocket:
+		return "StreamWebSocket"
 	}
 	return "None"
 }

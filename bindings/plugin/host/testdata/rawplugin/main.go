@@ -4,7 +4,8 @@
 //
 //   - malformed: sends malformed and out-of-order commands and logs, as
 //     one JSON record "results", what came back for each op id;
-//   - hang: reads Hello, then never reads or answers again.
+//   - hang: reads Hello, then never reads or answers again;
+//   - wsmalformed: the same for WebSocket commands (websocket.go).
 package main
 
 import (
@@ -65,7 +66,8 @@ type driver struct {
 	stream  grpc.BidiStreamingServer[pluginv1.HostMessage, pluginv1.PluginMessage]
 	results map[uint64]string
 	created map[uint64]uint64
-	ports   map[uint64]string // by socket id
+	ports   map[uint64]string     // by socket id
+	other   func(*pluginv1.Event) // if set, gets the events await does not handle
 }
 
 func (d *driver) send(cmds ...*pluginv1.Command) {
@@ -110,6 +112,10 @@ func (d *driver) await(ops ...uint64) {
 				d.results[1000+e.ProtocolError.Op] = "protocol error: " + e.ProtocolError.Message
 			case *pluginv1.Event_Ping:
 				d.send(&pluginv1.Command{Command: &pluginv1.Command_Pong{Pong: &pluginv1.Pong{Seq: e.Ping.Seq}}})
+			default:
+				if d.other != nil {
+					d.other(ev)
+				}
 			}
 		}
 	}
@@ -134,6 +140,11 @@ func (s *server) Session(stream grpc.BidiStreamingServer[pluginv1.HostMessage, p
 		return nil
 	}
 	d := &driver{stream: stream, results: map[uint64]string{}, created: map[uint64]uint64{}, ports: map[uint64]string{}}
+	if s.mode == "wsmalformed" {
+		d.wsMalformed()
+		d.untilShutdown()
+		return nil
+	}
 	// Phase 1: ids that name nothing, reserved and empty commands, a bind.
 	d.send(
 		read(1, 999999, 10),
