@@ -29,7 +29,7 @@ import (
 const waitTimeout = 30 * time.Second
 
 // bins are the plugin binaries TestMain builds; set once, before any test.
-var bins struct{ echo, raw, sdkcheck, broker, cct string }
+var bins struct{ echo, raw, sdkcheck, broker, cct, ws string }
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -48,9 +48,10 @@ func TestMain(m *testing.M) {
 	bins.sdkcheck = filepath.Join(dir, "sdkcheck")
 	bins.broker = filepath.Join(dir, "brokerplugin")
 	bins.cct = filepath.Join(dir, "cctplugin")
+	bins.ws = filepath.Join(dir, "wsplugin")
 	for out, pkg := range map[string]string{bins.echo: "../../../plugins/echo/cmd/netrun-echo", bins.raw: "./testdata/rawplugin",
 		bins.sdkcheck: "./testdata/sdkcheck", bins.broker: "./testdata/brokerplugin",
-		bins.cct: "./testdata/cctplugin"} {
+		bins.cct: "./testdata/cctplugin", bins.ws: "./testdata/wsplugin"} {
 		if b, err := exec.Command("go", append(build, "-o", out, pkg)...).CombinedOutput(); err != nil {
 			os.RemoveAll(dir)
 			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, b)

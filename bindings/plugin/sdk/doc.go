@@ -17,7 +17,10 @@
 //	}
 //
 // Start with [Serve] and a [Plugin]; its Run gets a [*Host], which makes
-// [StreamSocket], [StreamSocketListener] and [DatagramSocket] objects.
+// [StreamSocket], [StreamSocketListener] and [DatagramSocket] objects, and
+// the WebSocket clients [MessageWebSocket] and [StreamWebSocket];
+// [AcceptMessage] and [AcceptStream] make the server ends of a
+// StreamSocket a listener accepted (runtime/websocket's classes).
 // Their methods block and take a context, as the runtime's do, and every
 // error is, or wraps, a *socketerror.Error with the SocketErrorStatus and
 // HRESULT the runtime reports (errors.Is(err, net.ErrClosed) holds for a

@@ -264,7 +264,7 @@ func (s *session) drain() {
 
 // payloadSize is the bytes of data a command carries.
 func payloadSize(c *pluginv1.Command) int {
-	return len(c.GetStreamWrite().GetData()) + len(c.GetDatagramSend().GetData()) + 64
+	return len(c.GetStreamWrite().GetData()) + len(c.GetDatagramSend().GetData()) + len(c.GetWebSocketSend().GetData()) + 64
 }
 
 // receive reads the host's events and dispatches them until the stream
@@ -302,6 +302,10 @@ func (s *session) dispatch(ev *pluginv1.Event) {
 		s.acts.push(e.SocketActivity)
 	case *pluginv1.Event_ControlChannelEvent:
 		s.routeChannel(e.ControlChannelEvent.Channel, ev)
+	case *pluginv1.Event_WebSocketMessageReceived:
+		s.route(e.WebSocketMessageReceived.Socket, ev)
+	case *pluginv1.Event_WebSocketClosed:
+		s.routeChannel(e.WebSocketClosed.Socket, ev) // dropped once the WebSocket is closed
 	case *pluginv1.Event_Hello:
 		s.log.Error("the host sent a second Hello; ignored")
 	default:
