@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -446,9 +447,17 @@ func (s *StreamSocket) handshake(ctx context.Context, op string, conn net.Conn, 
 			return nil
 		},
 	}
-	if opts.clientCert != nil {
-		cert := opts.clientCert
-		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+	// asked records a server's CertificateRequest, so that a handshake
+	// it then fails for want of a certificate says so; a TLS 1.2
+	// server's alert (handshake_failure) does not.
+	var asked atomic.Bool
+	cert := opts.clientCert
+	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		asked.Store(true)
+		if cert == nil {
+			return new(tls.Certificate), nil // sends none
+		}
+		return cert, nil
 	}
 	tc := tls.Client(conn, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
@@ -456,6 +465,9 @@ func (s *StreamSocket) handshake(ctx context.Context, op string, conn net.Conn, 
 		var ce *certError
 		if errors.As(err, &ce) {
 			return nil, socketerror.WithStatus(op, serverName, certStatus(ce.errors), err)
+		}
+		if cert == nil && asked.Load() && ctx.Err() == nil {
+			err = fmt.Errorf("the server asked for a client certificate and Control.ClientCertificate is not set: %w", err)
 		}
 		return nil, ctxError(ctx, op+" (TLS handshake)", serverName, err)
 	}

@@ -194,6 +194,23 @@ func TestClientCertificate(t *testing.T) {
 		}
 		srv.WaitOutput(t, "peer did not return a certificate")
 	})
+	t.Run("without, TLS 1.2", func(t *testing.T) {
+		// A TLS 1.2 server refuses inside the handshake with a bare
+		// handshake_failure alert; the error says what was missing.
+		srv12 := testpeer.StartTLSServer(t, testpeer.TLSServerOptions{Leaf: ca.Issue(t, testpeer.LeafOptions{}),
+			RequireClientCertFrom: ca, Version: "tls1_2"})
+		s := env.NewStreamSocket()
+		defer s.Close()
+		h, p := splitHostPort(t, srv12.Addr)
+		err := s.Connect(testCtx(t), h, p, sockets.Unspecified)
+		if err == nil {
+			t.Fatal("server requiring a client certificate accepted none")
+		}
+		if want := "the server asked for a client certificate and Control.ClientCertificate is not set"; !strings.Contains(err.Error(), want) {
+			t.Errorf("Connect: %v; want it to say %q", err, want)
+		}
+		srv12.WaitOutput(t, "peer did not return a certificate")
+	})
 	t.Run("with", func(t *testing.T) {
 		s := env.NewStreamSocket()
 		defer s.Close()
