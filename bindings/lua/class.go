@@ -26,6 +26,9 @@ type class struct {
 	getters  map[string]getter
 	setters  map[string]setter
 	tostring func(self any) string
+	// eq, if set, is __eq: whether two objects of the class are equal
+	// although they are different userdata.
+	eq func(a, b any) bool
 }
 
 // metatable returns the class's metatable in L, building it once per state.
@@ -79,6 +82,14 @@ func (c *class) metatable(L *glua.LState) *glua.LTable {
 		}
 		return 1
 	}))
+	if c.eq != nil {
+		mt.RawSetString("__eq", L.NewFunction(func(L *glua.LState) int {
+			a, aok := L.Get(1).(*glua.LUserData)
+			b, bok := L.Get(2).(*glua.LUserData)
+			L.Push(glua.LBool(aok && bok && a.Metatable == b.Metatable && c.eq(a.Value, b.Value)))
+			return 1
+		}))
+	}
 	mt.RawSetString("__name", glua.LString(c.name))
 	mt.RawSetString("__methods", methods)
 	reg.RawSetString(key, mt)

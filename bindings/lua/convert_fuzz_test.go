@@ -3,11 +3,13 @@ package lua_test
 import (
 	"encoding/binary"
 	"math"
+	"os"
 	"strings"
 	"testing"
 	"unicode/utf16"
 
 	lua "github.com/netrun/netrun/bindings/lua"
+	"github.com/netrun/netrun/internal/testpeer"
 )
 
 // fuzzSetup makes the objects the argument checks call and the targets
@@ -125,6 +127,13 @@ targets = {
 	["DatagramSocket:TransferOwnership"] = function(...) d:EnableTransferOwnership("fuzz"); return d:TransferOwnership(...) end,
 	["SocketActivityContext.new"] = function(...) return net.SocketActivityContext.new(...) end,
 	["SocketActivityTrigger:add"] = function(...) return net.SocketActivityTrigger:add(...) end,
+	["Certificate.FromPem"] = function(...) return net.Certificate.FromPem(...) end,
+	["Certificate.FromPem(cert)"] = function(...) return net.Certificate.FromPem(__certpem, ...) end,
+	["Certificate.FromPem(key)"] = function(a) return net.Certificate.FromPem(a, __keypem) end,
+	["StreamSocketControl.ClientCertificate"] = setter(s.Control, "ClientCertificate"),
+	["MessageWebSocketControl.ClientCertificate"] = setter(mws.Control, "ClientCertificate"),
+	["StreamWebSocketControl.ClientCertificate"] = setter(sws.Control, "ClientCertificate"),
+	["Certificate.FriendlyName"] = setter(net.Certificate.FromPem(__certpem, __keypem), "FriendlyName"),
 }
 local function conv(sp)
 	local t = sp.t
@@ -234,6 +243,15 @@ var fuzzTargets = []struct{ name, names string }{
 	{"DatagramSocket:TransferOwnership", "DatagramSocket:TransferOwnership"},
 	{"SocketActivityContext.new", "SocketActivityContext.new"},
 	{"SocketActivityTrigger:add", "SocketActivityTrigger:add"},
+	// The targets below are appended so that the committed corpus keeps
+	// reaching the targets it was found for.
+	{"Certificate.FromPem", "Certificate.FromPem"},
+	{"Certificate.FromPem(cert)", "Certificate.FromPem"},
+	{"Certificate.FromPem(key)", "Certificate.FromPem"},
+	{"StreamSocketControl.ClientCertificate", "StreamSocketControl.ClientCertificate"},
+	{"MessageWebSocketControl.ClientCertificate", "MessageWebSocketControl.ClientCertificate"},
+	{"StreamWebSocketControl.ClientCertificate", "StreamWebSocketControl.ClientCertificate"},
+	{"Certificate.FriendlyName", "Certificate.FriendlyName"},
 }
 
 // knownFindings are failures FuzzArgChecks found in code outside
@@ -314,6 +332,17 @@ func FuzzArgChecks(f *testing.F) {
 		f.Add([]byte{byte(i), 2, 4, 3, 'a', 'b', 'c', 1, 23})
 		f.Add([]byte{byte(i), 3, 8, 1, 8, 2, 0, 0, 0, 0, 0, 0, 0xf8, 0x7f, 6})
 	}
+	// A certificate and key for the Certificate targets, made once for
+	// the whole run: PEM text, as a script would have it.
+	pems := map[string]any{}
+	leaf := testpeer.SelfSigned(f, testpeer.LeafOptions{CommonName: "fuzz"})
+	for name, file := range map[string]string{"__certpem": leaf.CertFile, "__keypem": leaf.KeyFile} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		pems[name] = string(b)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := &fuzzBytes{b: data}
 		target := fuzzTargets[int(in.byte())%len(fuzzTargets)]
@@ -324,7 +353,7 @@ func FuzzArgChecks(f *testing.F) {
 		}
 		w := lua.NewFuzzWorker(t)
 		defer w.Close()
-		if err := w.Run(fuzzSetup, nil, false); err != nil {
+		if err := w.Run(fuzzSetup, pems, false); err != nil {
 			t.Fatalf("setup: %v", err)
 		}
 		err := w.Run("__call(__name, __specs, __n)", map[string]any{

@@ -65,6 +65,7 @@ func (v *vm) netrunModule() *glua.LTable {
 	}
 	m.RawSetString("HostName", hostNameModule(L))
 	m.RawSetString("EndpointPair", endpointPairModule(L))
+	m.RawSetString("Certificate", certificateModule(L))
 	m.RawSetString("StreamSocket", streamSocketModule(v, L))
 	m.RawSetString("StreamSocketListener", listenerModule(v, L))
 	m.RawSetString("DatagramSocket", datagramModule(v, L))

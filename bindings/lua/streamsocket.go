@@ -2,6 +2,7 @@ package lua
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"io"
@@ -415,6 +416,10 @@ var streamControlClass = func() *class {
 		},
 		"StreamSocketControl.MinProtectionLevel", 0, 9)
 	add("MinProtectionLevel", g, s)
+	g, s = certificateProp("StreamSocketControl.ClientCertificate",
+		func(o any) *tls.Certificate { return ctl(o.(*lStreamSocket)).ClientCertificate() },
+		func(o any, c *tls.Certificate) error { return ctl(o.(*lStreamSocket)).SetClientCertificate(c) })
+	add("ClientCertificate", g, s)
 	c.getters["IgnorableServerCertificateErrors"] = func(L *glua.LState, o any) glua.LValue {
 		ls := o.(*lStreamSocket)
 		return newObject(L, vectorClass, &vector{

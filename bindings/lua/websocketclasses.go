@@ -2,6 +2,7 @@ package lua
 
 import (
 	"context"
+	"crypto/tls"
 	"math"
 	"time"
 
@@ -626,6 +627,9 @@ func wsClientControl(c *class) *class {
 		}
 		wsSet(L, wsCtl(o).SetServerCredential(&websocket.PasswordCredential{UserName: string(user), Password: string(pass)}))
 	}
+	c.getters["ClientCertificate"], c.setters["ClientCertificate"] = certificateProp(p+"ClientCertificate",
+		func(o any) *tls.Certificate { return wsCtl(o).ClientCertificate() },
+		func(o any, cert *tls.Certificate) error { return wsCtl(o).SetClientCertificate(cert) })
 	c.getters["DesiredUnsolicitedPongInterval"] = func(L *glua.LState, o any) glua.LValue {
 		return glua.LNumber(wsCtl(o).DesiredUnsolicitedPongInterval().Seconds())
 	}
