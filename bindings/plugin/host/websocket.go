@@ -399,6 +399,12 @@ func (ws *wsocket) received(a *websocket.MessageReceivedEventArgs) {
 	data := a.Data()
 	size := len(data) + wsEventOverhead
 	max := i.sv.r.opts.MaxPayload
+	// Counted before it is posted: the plugin's ack may come back before
+	// post returns.
+	ws.mu.Lock()
+	ws.sizes = append(ws.sizes, size)
+	ws.unacked += size
+	ws.mu.Unlock()
 	for {
 		n := min(len(data), max)
 		ev := &pluginv1.WebSocketMessageReceived{Socket: ws.id, Data: bytes.Clone(data[:n]),
@@ -414,10 +420,6 @@ func (ws *wsocket) received(a *websocket.MessageReceivedEventArgs) {
 			break
 		}
 	}
-	ws.mu.Lock()
-	ws.sizes = append(ws.sizes, size)
-	ws.unacked += size
-	ws.mu.Unlock()
 	for {
 		ws.mu.Lock()
 		over := ws.unacked > wsWindow
