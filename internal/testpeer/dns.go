@@ -44,7 +44,10 @@ type DNSServer struct {
 // answers. A record is "name=ip", which adds an A or AAAA record (and its
 // PTR) with --host-record, or "name=TXT:value", which adds a TXT record
 // only, so that A and AAAA queries for the name get NODATA. A comma in a
-// TXT value splits it into several strings of the one record. Names must
+// TXT value splits it into several strings of the one record.
+// "name=SRV:target,port,priority,weight" adds an SRV record with
+// --srv-host ("_svc._tcp.a.test=SRV:b.test,8080,10,5"); "name=SRV:"
+// adds one whose target is ".", the service is not available. Names must
 // be in test. Repeating a name adds records to it. dnsmasq is killed when
 // the test ends.
 func StartDNS(tb testing.TB, records ...string) *DNSServer {
@@ -100,13 +103,30 @@ func dnsRecordArgs(tb testing.TB, records []string) []string {
 		name, value, ok := strings.Cut(r, "=")
 		name = strings.ToLower(strings.TrimSuffix(name, "."))
 		if !ok || name == "" || value == "" {
-			tb.Fatalf("testpeer: DNS record %q: want name=ip or name=TXT:value", r)
+			tb.Fatalf("testpeer: DNS record %q: want name=ip, name=TXT:value or name=SRV:target,port,priority,weight", r)
 		}
 		if name != dnsZone && !strings.HasSuffix(name, "."+dnsZone) {
 			tb.Fatalf("testpeer: DNS record %q: the name must be in the zone %s.", r, dnsZone)
 		}
 		if txt, isTXT := strings.CutPrefix(value, "TXT:"); isTXT {
 			args = append(args, "--txt-record="+name+","+txt)
+			continue
+		}
+		if srv, isSRV := strings.CutPrefix(value, "SRV:"); isSRV {
+			if srv == "" {
+				args = append(args, "--srv-host="+name)
+				continue
+			}
+			f := strings.Split(srv, ",")
+			if len(f) != 4 || f[0] == "" {
+				tb.Fatalf("testpeer: DNS record %q: want name=SRV:target,port,priority,weight", r)
+			}
+			for _, n := range f[1:] {
+				if v, err := strconv.ParseUint(n, 10, 16); err != nil || v > 65535 {
+					tb.Fatalf("testpeer: DNS record %q: %q is not a number 0-65535", r, n)
+				}
+			}
+			args = append(args, "--srv-host="+name+","+strings.TrimSuffix(f[0], ".")+","+f[1]+","+f[2]+","+f[3])
 			continue
 		}
 		ip, err := netip.ParseAddr(value)

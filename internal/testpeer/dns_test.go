@@ -18,6 +18,8 @@ func TestStartDNS(t *testing.T) {
 		"both.test=127.0.0.6", "both.test=fd00::6",
 		"multi.test=127.0.0.7", "multi.test=127.0.0.8",
 		"txt.test=TXT:hello world",
+		"_svc._tcp.a.test=SRV:b.test,8080,20,0", "_svc._tcp.a.test=SRV:c.test.,9090,10,5",
+		"_gone._udp.a.test=SRV:",
 	)
 	if ap, err := netip.ParseAddrPort(d.Addr); err != nil || !ap.Addr().IsLoopback() {
 		t.Fatalf("Addr = %q, want a loopback host:port (%v)", d.Addr, err)
@@ -44,6 +46,16 @@ func TestStartDNS(t *testing.T) {
 		txt, err := r.LookupTXT(ctx, "txt.test.")
 		if err != nil || !slices.Equal(txt, []string{"hello world"}) {
 			t.Errorf("LookupTXT(txt.test.) = %q, %v", txt, err)
+		}
+		_, srvs, err := r.LookupSRV(ctx, "svc", "tcp", "a.test.")
+		if err != nil || len(srvs) != 2 ||
+			*srvs[0] != (net.SRV{Target: "c.test.", Port: 9090, Priority: 10, Weight: 5}) ||
+			*srvs[1] != (net.SRV{Target: "b.test.", Port: 8080, Priority: 20, Weight: 0}) {
+			t.Errorf("LookupSRV(_svc._tcp.a.test.) = %v, %v; want c.test.:9090 (priority 10), then b.test.:8080 (20)", srvs, err)
+		}
+		_, srvs, err = r.LookupSRV(ctx, "gone", "udp", "a.test.")
+		if err != nil || len(srvs) != 1 || srvs[0].Target != "." {
+			t.Errorf("LookupSRV(_gone._udp.a.test.) = %v, %v; want one record with target \".\"", srvs, err)
 		}
 	})
 	t.Run("not found", func(t *testing.T) {
