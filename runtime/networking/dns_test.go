@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -207,4 +208,135 @@ func sameSet(a, b []netip.Addr) bool {
 	slices.SortFunc(a, netip.Addr.Compare)
 	slices.SortFunc(b, netip.Addr.Compare)
 	return slices.Equal(a, b)
+}
+
+// srvResolver starts a dnsmasq with SRV records under srv.test and
+// returns it with a Resolver that asks it.
+func srvResolver(t *testing.T) (*testpeer.DNSServer, *networking.Resolver) {
+	t.Helper()
+	d := testpeer.StartDNS(t,
+		"first.test=127.0.0.21",
+		"second.test=127.0.0.22", "second.test=::1",
+		// Listed out of order: the answer is sorted by priority.
+		"_web2._tcp.srv.test=SRV:second.test,8082,20,0",
+		"_web2._tcp.srv.test=SRV:gone.test,8083,30,0", // no address: skipped
+		"_web2._tcp.srv.test=SRV:first.test,8081,10,0",
+		"_dgram._udp.srv.test=SRV:first.test,9000,10,0",
+		"_xmpp-client._service01._tcp.srv.test=SRV:first.test,5222,0,0",
+		"_off._tcp.srv.test=SRV:",
+		"_dead._tcp.srv.test=SRV:nowhere.test,80,10,0",
+		"srv.test=127.0.0.20",
+	)
+	return d, &networking.Resolver{DNS: d.Resolver(), Services: &networking.Services{Path: testServices}}
+}
+
+// TestDNSSRVEndpointPairs resolves service names that no services file
+// knows through SRV records: one pair per address of each target, with
+// the target's port, targets in priority order.
+func TestDNSSRVEndpointPairs(t *testing.T) {
+	t.Parallel()
+	d, r := srvResolver(t)
+	ctx, cancel := context.WithTimeout(context.Background(), testpeer.WaitTimeout)
+	defer cancel()
+	pairs := func(network, host, service string, sort networking.HostNameSortOptions) []string {
+		t.Helper()
+		ps, err := r.GetEndpointPairs(ctx, network, mustHost(t, host), service, sort)
+		if err != nil {
+			t.Fatalf("GetEndpointPairs(%s, %s, %s): %v", network, host, service, err)
+		}
+		var out []string
+		for _, p := range ps {
+			if _, ok := p.RemoteHostName.Addr(); !ok || p.LocalHostName != nil || p.LocalServiceName != "" {
+				t.Errorf("pair %v: want a numeric remote host and no local side", p)
+			}
+			out = append(out, p.String())
+		}
+		return out
+	}
+
+	// first.test (priority 10), then second.test (20), whose two
+	// addresses are ordered by the sort option; gone.test (30) has none.
+	got := pairs("tcp", "srv.test.", "web2", networking.OptimizeForLongConnections)
+	want := []string{"*:* -> 127.0.0.21:8081", "*:* -> [::1]:8082", "*:* -> 127.0.0.22:8082"}
+	if !slices.Equal(got, want) {
+		t.Errorf("web2: pairs %q, want %q", got, want)
+	}
+	got = pairs("tcp4", "srv.test.", "web2", networking.SortNone)
+	if want := []string{"*:* -> 127.0.0.21:8081", "*:* -> 127.0.0.22:8082"}; !slices.Equal(got, want) {
+		t.Errorf("web2 over tcp4: pairs %q, want %q", got, want)
+	}
+	d.WaitOutput(t, "query[SRV] _web2._tcp.srv.test from 127.0.0.1")
+
+	// The protocol comes from the network: _udp for a datagram socket.
+	got = pairs("udp", "srv.test.", "dgram", networking.SortNone)
+	if want := []string{"*:* -> 127.0.0.21:9000"}; !slices.Equal(got, want) {
+		t.Errorf("dgram over udp: pairs %q, want %q", got, want)
+	}
+	d.WaitOutput(t, "query[SRV] _dgram._udp.srv.test from 127.0.0.1")
+
+	// A hierarchical name gets one leading underscore, as in WinRT.
+	got = pairs("tcp", "srv.test.", "xmpp-client._service01", networking.SortNone)
+	if want := []string{"*:* -> 127.0.0.21:5222"}; !slices.Equal(got, want) {
+		t.Errorf("xmpp-client._service01: pairs %q, want %q", got, want)
+	}
+
+	// A name the services file knows is not asked for.
+	got = pairs("tcp", "srv.test.", "web", networking.SortNone)
+	if want := []string{"*:* -> 127.0.0.20:8080"}; !slices.Equal(got, want) {
+		t.Errorf("web (services file): pairs %q, want %q", got, want)
+	}
+	if out := d.Output(); strings.Contains(out, "_web._tcp") {
+		t.Errorf("a service of the services file was looked up as SRV:\n%s", out)
+	}
+}
+
+// TestDNSSRVErrors checks the failures of SRV lookups: a missing record
+// keeps the ClassTypeNotFound of an unknown service, with a message that
+// names the service and the name asked for.
+func TestDNSSRVErrors(t *testing.T) {
+	t.Parallel()
+	_, r := srvResolver(t)
+	tests := []struct {
+		name, network, host, service string
+		status                       socketerror.Status
+		message                      []string
+	}{
+		{"no record", "tcp", "srv.test.", "nosuch", socketerror.ClassTypeNotFound,
+			[]string{`"nosuch"`, "_nosuch._tcp.srv.test.", "no SRV record"}},
+		{"no record on an unknown name", "tcp", "unknown.test.", "nosuch", socketerror.ClassTypeNotFound,
+			[]string{`"nosuch"`, "_nosuch._tcp.unknown.test."}},
+		{"only for the other protocol", "tcp", "srv.test.", "dgram", socketerror.ClassTypeNotFound,
+			[]string{`"dgram"`, "_dgram._tcp.srv.test."}},
+		{"not available", "tcp", "srv.test.", "off", socketerror.ClassTypeNotFound,
+			[]string{`"off"`, "_off._tcp.srv.test.", "not available"}},
+		{"no target resolves", "tcp", "srv.test.", "dead", socketerror.HostNotFound, []string{"nowhere.test"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), testpeer.WaitTimeout)
+			defer cancel()
+			got, err := r.ResolveEndpoints(ctx, tt.network, mustHost(t, tt.host), tt.service, networking.SortNone)
+			if got != nil {
+				t.Errorf("ResolveEndpoints = %v, want nil", got)
+			}
+			wantSocketError(t, err, tt.status, 0)
+			t.Log(err)
+			for _, m := range tt.message {
+				if !strings.Contains(err.Error(), m) {
+					t.Errorf("error %q does not contain %q", err, m)
+				}
+			}
+		})
+	}
+	// A target with no address of the family asked for.
+	ctx, cancel := context.WithTimeout(context.Background(), testpeer.WaitTimeout)
+	defer cancel()
+	_, err := r.ResolveEndpoints(ctx, "tcp6", mustHost(t, "srv.test."), "xmpp-client._service01", networking.SortNone)
+	wantSocketError(t, err, socketerror.NoAddressesFound, 0)
+
+	cancelled, cancelNow := context.WithCancel(context.Background())
+	cancelNow()
+	_, err = r.ResolveEndpoints(cancelled, "tcp", mustHost(t, "srv.test."), "web2", networking.SortNone)
+	wantSocketError(t, err, socketerror.OperationAborted, 0)
 }

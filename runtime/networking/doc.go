@@ -15,7 +15,13 @@
 //   - [Resolver] resolves a HostName into addresses
 //     ([Resolver.LookupAddrs]) and a host and service into ordered
 //     endpoints ([Resolver.ResolveEndpoints], [Resolver.GetEndpointPairs]),
-//     ordered by [HostNameSortOptions].
+//     ordered by [HostNameSortOptions]. A remote service name that is
+//     neither a port number nor in the services file is looked up, as in
+//     WinRT, as a DNS SRV record _service._tcp.host (_udp for datagram
+//     sockets): the endpoints are then each SRV target's addresses with
+//     that target's port, in the targets' priority and weight order. With
+//     no such record the error is ClassTypeNotFound, naming the service
+//     and the SRV name asked for.
 //
 // WinRT counterparts: Windows.Networking.HostName, HostNameType,
 // EndpointPair and HostNameSortOptions, and the static
@@ -32,10 +38,13 @@
 //
 // Departures from WinRT:
 //
-//   - A service name that is neither a number nor in the services file is
-//     not looked up as a DNS SRV record (WinRT asks for
-//     _service._tcp.host); it fails with ClassTypeNotFound. The port is
-//     therefore the same for every address of a name.
+//   - Service names are looked up as SRV records only for a remote
+//     domain name other than localhost: with an IP address or localhost
+//     as the host, or as a local service to bind, a name the services
+//     file does not know fails with ClassTypeNotFound without asking DNS.
+//     SRV targets are tried in the order of RFC 2782 and each target's
+//     addresses in [HostNameSortOptions] order; WinRT leaves the order of
+//     the pairs to its resolver.
 //   - Service names are compared with their case, as glibc does.
 //   - HostName has no IPInformation, and Bluetooth HostNames are parsed
 //     but cannot be resolved (AddressFamilyNotSupported).

@@ -132,15 +132,34 @@ func (r *Resolver) lookupAddrs(ctx context.Context, host *HostName) ([]netip.Add
 }
 
 // ResolveEndpoints resolves host and service for network into addresses
-// with ports, in the order [HostNameSortOptions] sort describes, for a
-// caller that tries them one after the other.
+// with ports, in the order a caller that tries them one after the other
+// should use.
+//
+// A service that is a port number or a name [Services] knows gives that
+// port on every address of host, ordered as [HostNameSortOptions] sort
+// describes. Any other service name is looked up, as in WinRT, as a DNS
+// SRV record _service._tcp.host (or _udp for a udp network; a
+// hierarchical name such as "xmpp-client._service01" becomes
+// _xmpp-client._service01._tcp.host): each target of the answer, in the
+// order of RFC 2782 (lowest priority first; within a priority, a random
+// order weighted by weight), gives its addresses, ordered by sort, each
+// with the target's port. Targets whose names do not resolve are skipped.
+// Host must then be a domain name other than localhost: an address or
+// localhost has no SRV records to ask for.
 //
 // network is "tcp" or "udp" for both families, or "tcp4", "udp4", "tcp6"
 // or "udp6" to keep the addresses of one family only; if none is left, the
-// error has status NoAddressesFound. The service is resolved first, so an
-// invalid or unknown service fails without a DNS lookup. Errors are those
-// of [Resolver.LookupPort] and [Resolver.LookupAddrs]; a nil host, an
-// empty service and an unknown network are E_INVALIDARG errors.
+// error has status NoAddressesFound. An invalid service fails without a
+// DNS lookup.
+//
+// Errors are those of [Resolver.LookupPort] and [Resolver.LookupAddrs].
+// A service name that is in neither the services file nor DNS has status
+// ClassTypeNotFound, with a message naming the service and the SRV name
+// asked for; so does an SRV answer whose only target is "." (RFC 2782:
+// the service is decidedly not available at host). If every SRV target
+// fails to resolve, the error has the status of the first target's
+// failure. A nil host, an empty service and an unknown network are
+// E_INVALIDARG errors.
 func (r *Resolver) ResolveEndpoints(ctx context.Context, network string, host *HostName, service string, sort HostNameSortOptions) ([]netip.AddrPort, error) {
 	return r.resolve(ctx, "ResolveEndpoints", "hostName", "serviceName", network, host, service, sort)
 }
@@ -157,8 +176,25 @@ func (r *Resolver) resolve(ctx context.Context, op, hostArg, serviceArg, network
 	}
 	port, err := r.LookupPort(network, service)
 	if err != nil {
+		if socketerror.GetStatus(err) == socketerror.ClassTypeNotFound {
+			return r.resolveSRV(ctx, network, host, service, sort, err)
+		}
 		return nil, err
 	}
+	addrs, err := r.familyAddrs(ctx, network, host, sort)
+	if err != nil {
+		return nil, err
+	}
+	eps := make([]netip.AddrPort, len(addrs))
+	for i, a := range addrs {
+		eps[i] = netip.AddrPortFrom(a, uint16(port))
+	}
+	return eps, nil
+}
+
+// familyAddrs returns the addresses of host that network's family
+// allows, ordered by sort.
+func (r *Resolver) familyAddrs(ctx context.Context, network string, host *HostName, sort HostNameSortOptions) ([]netip.Addr, error) {
 	addrs, err := r.lookupAddrs(ctx, host)
 	if err != nil {
 		return nil, err
@@ -180,10 +216,82 @@ func (r *Resolver) resolve(ctx context.Context, op, hostArg, serviceArg, network
 		}
 		addrs = kept
 	}
-	addrs = orderAddrs(addrs, sort)
-	eps := make([]netip.AddrPort, len(addrs))
-	for i, a := range addrs {
-		eps[i] = netip.AddrPortFrom(a, uint16(port))
+	return orderAddrs(addrs, sort), nil
+}
+
+// resolveSRV resolves service on host through DNS SRV records; unknown
+// is LookupPort's ClassTypeNotFound error, returned when host is not a
+// name to ask DNS about.
+func (r *Resolver) resolveSRV(ctx context.Context, network string, host *HostName, service string, sort HostNameSortOptions, unknown error) ([]netip.AddrPort, error) {
+	const op = "resolve"
+	if host.addr.IsValid() || host.typ != DomainName || host.IsLocalhost() {
+		return nil, unknown
+	}
+	proto, _ := protoOf(network)
+	name := host.CanonicalName()
+	query := name
+	if host.fqdn {
+		query += "."
+	}
+	srvName := "_" + service + "._" + proto + "." + query
+	_, records, err := r.dns().LookupSRV(ctx, service, proto, query)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			if !errors.Is(err, ctxErr) {
+				err = fmt.Errorf("%w: %w", ctxErr, err)
+			}
+			return nil, socketerror.WithStatus(op, srvName, socketerror.Classify(ctxErr), err)
+		}
+		var dnsErr *net.DNSError
+		if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+			return nil, socketerror.WithStatus(op, name, socketerror.ClassTypeNotFound,
+				fmt.Errorf("service %q is not a port number, not a %s service of the services file, and %s has no SRV record", service, proto, srvName))
+		}
+		// A time-out or a server failure: not known to be absent.
+		return nil, socketerror.New(op, srvName, fmt.Errorf("SRV lookup for service %q: %w", service, err))
+	}
+	if len(records) == 0 || len(records) == 1 && records[0].Target == "." {
+		return nil, socketerror.WithStatus(op, name, socketerror.ClassTypeNotFound,
+			fmt.Errorf("service %q: the SRV record %s says the service is not available", service, srvName))
+	}
+	var (
+		eps      []netip.AddrPort
+		seen     = make(map[netip.AddrPort]bool)
+		firstErr error
+	)
+	for _, rec := range records {
+		target, err := NewHostName(rec.Target)
+		if err == nil && target.typ != DomainName {
+			err = fmt.Errorf("not a domain name")
+		}
+		if err != nil {
+			if firstErr == nil {
+				firstErr = socketerror.WithStatus(op, srvName, socketerror.HostNotFound,
+					fmt.Errorf("SRV target %q: %w", rec.Target, err))
+			}
+			continue
+		}
+		addrs, err := r.familyAddrs(ctx, network, target, sort)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		for _, a := range addrs {
+			ep := netip.AddrPortFrom(a, rec.Port)
+			if !seen[ep] {
+				seen[ep] = true
+				eps = append(eps, ep)
+			}
+		}
+	}
+	if len(eps) == 0 {
+		return nil, socketerror.WithStatus(op, srvName, socketerror.GetStatus(firstErr),
+			fmt.Errorf("service %q: no target of the SRV record resolves: %w", service, firstErr))
 	}
 	return eps, nil
 }
@@ -197,8 +305,9 @@ func (r *Resolver) resolve(ctx context.Context, op, hostArg, serviceArg, network
 // choose. A nil host is an E_INVALIDARG error naming "remoteHostName", an
 // empty service one naming "remoteServiceName".
 //
-// Departure from WinRT: the port is the same in every pair, since
-// service names are not looked up as DNS SRV records.
+// For a service found through DNS SRV records, there is one pair per
+// address of each target, in the order of the targets, each with its
+// target's port.
 func (r *Resolver) GetEndpointPairs(ctx context.Context, network string, host *HostName, service string, sort HostNameSortOptions) ([]EndpointPair, error) {
 	eps, err := r.resolve(ctx, "GetEndpointPairs", "remoteHostName", "remoteServiceName", network, host, service, sort)
 	if err != nil {

@@ -110,8 +110,10 @@ func (s *Services) load() {
 // WinRT. If the file exists but cannot be read, an unknown name fails with
 // the read error instead, so that a broken file does not pass unnoticed.
 //
-// Departure from WinRT: a name that the services file does not know is not
-// looked up as a DNS SRV record.
+// LookupPort reads the services file only. [Resolver.ResolveEndpoints],
+// which the sockets' connects use, goes on to a DNS SRV lookup when it
+// fails with ClassTypeNotFound; local service names (a bind, the local
+// side of an EndpointPair) are never looked up in DNS.
 func (s *Services) LookupPort(network, service string) (int, error) {
 	const op = "LookupPort"
 	proto, ok := protoOf(network)

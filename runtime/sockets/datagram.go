@@ -160,7 +160,9 @@ func (e *Env) NewDatagramSocket() *DatagramSocket {
 
 // GetDatagramEndpointPairs resolves host and service into the endpoint
 // pairs a DatagramSocket could connect to, one per address, ordered by
-// sort. It is WinRT's static DatagramSocket.GetEndpointPairsAsync.
+// sort; a service name found as a DNS SRV record (_service._udp.host)
+// gives the addresses of each target with its port. It is WinRT's static
+// DatagramSocket.GetEndpointPairsAsync.
 func (e *Env) GetDatagramEndpointPairs(ctx context.Context, host *networking.HostName, service string, sort networking.HostNameSortOptions) ([]networking.EndpointPair, error) {
 	return e.resolver().GetEndpointPairs(ctx, "udp", host, service, sort)
 }

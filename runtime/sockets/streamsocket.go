@@ -128,8 +128,11 @@ func (e *Env) NewStreamSocket() *StreamSocket {
 }
 
 // GetEndpointPairs resolves host and service into the endpoint pairs a
-// StreamSocket could connect to, one per address, ordered by sort. It is
-// WinRT's static StreamSocket.GetEndpointPairsAsync.
+// StreamSocket could connect to, one per address, ordered by sort; a
+// service name found as a DNS SRV record gives the addresses of each
+// target with its port, in the targets' order (see
+// [networking.Resolver.ResolveEndpoints]). It is WinRT's static
+// StreamSocket.GetEndpointPairsAsync.
 func (e *Env) GetEndpointPairs(ctx context.Context, host *networking.HostName, service string, sort networking.HostNameSortOptions) ([]networking.EndpointPair, error) {
 	return e.resolver().GetEndpointPairs(ctx, "tcp", host, service, sort)
 }
@@ -153,6 +156,10 @@ func (s *StreamSocket) OutputStream() *OutputStream { return &s.output }
 
 // Connect connects to service on host, trying each address host resolves
 // to until one accepts, then runs the TLS handshake that level asks for.
+// A service name that is neither a port number nor in the services file
+// is looked up as a DNS SRV record, whose targets' addresses and ports
+// are tried in priority order (see [networking.Resolver.ResolveEndpoints]);
+// every address is checked against the Env's Guard before it is tried.
 // Unless Control().SerializeConnectionAttempts is set, a new attempt starts
 // every 250 ms while earlier ones are still pending, and the first to
 // succeed wins (RFC 8305); otherwise attempts run one at a time.
