@@ -1,8 +1,16 @@
 package websocket_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -141,4 +149,77 @@ func TestWSSServerSeesTLSFailure(t *testing.T) {
 	if r.err == nil || errors.As(r.err, &we) && we.HTTPStatus != 0 {
 		t.Fatalf("server error %v, want a TLS failure without an HTTP status", r.err)
 	}
+}
+
+// TestWSSClientCertificate connects over wss to a net/http and
+// coder/websocket server that requires a client certificate issued by the
+// test CA: refused without Control().ClientCertificate, accepted with it,
+// and the certificate cannot change once connected.
+func TestWSSClientCertificate(t *testing.T) {
+	ca := testpeer.NewCA(t, "netrun ws CA")
+	leaf := ca.Issue(t, testpeer.LeafOptions{})
+	client := ca.Issue(t, testpeer.LeafOptions{CommonName: "ws client", ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	var wg sync.WaitGroup
+	subjects := make(chan string, 4)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wg.Add(1)
+		defer wg.Done()
+		subjects <- r.TLS.PeerCertificates[0].Subject.CommonName
+		c := rawAccept(t, w, r, nil)
+		if c == nil {
+			return
+		}
+		defer c.CloseNow()
+		typ, data, err := c.Read(r.Context())
+		if err == nil {
+			err = c.Write(r.Context(), typ, data)
+		}
+		if err != nil {
+			t.Errorf("server: %v", err)
+		}
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLS}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake
+	srv.StartTLS()
+	t.Cleanup(func() { srv.Close(); wg.Wait() })
+	url := "wss" + strings.TrimPrefix(srv.URL, "https")
+	env := &sockets.Env{RootCAs: ca.Pool}
+
+	t.Run("without", func(t *testing.T) {
+		c := websocket.NewMessageWebSocket(env)
+		defer c.Close()
+		err := c.Connect(testCtx(t), url)
+		if err == nil || !strings.Contains(err.Error(), "certificate required") {
+			t.Fatalf("Connect without a client certificate: %v, want the server's certificate_required alert", err)
+		}
+	})
+	t.Run("with", func(t *testing.T) {
+		c := websocket.NewMessageWebSocket(env)
+		defer c.Close()
+		if err := c.Control().SetClientCertificate(&client.TLS); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Control().ClientCertificate(); got != &client.TLS {
+			t.Fatalf("ClientCertificate() = %p, want the one set", got)
+		}
+		got := messages(c.MessageReceived())
+		if err := c.Connect(testCtx(t), url); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case s := <-subjects:
+			if s != "ws client" {
+				t.Fatalf("the server saw client certificate %q", s)
+			}
+		case <-time.After(wait):
+			t.Fatal("the server's handler did not run")
+		}
+		send(t, c, []byte("mutual"))
+		if m := recv(t, got); string(m.data) != "mutual" {
+			t.Fatalf("got %q", m.data)
+		}
+		if err := c.Control().SetClientCertificate(nil); socketerror.HResultOf(err) != socketerror.EIllegalMethodCall {
+			t.Fatalf("SetClientCertificate after Connect: %v, want E_ILLEGAL_METHOD_CALL", err)
+		}
+	})
 }
