@@ -14,19 +14,29 @@ import (
 	"github.com/netrun/netrun/runtime/sockets"
 )
 
-// BenchmarkPluginEcho drives the Go echo plugin (plugins/echo, a process
-// of its own, behind the host) and echobench's raw-Go echo server with
-// the same clients in the same run, alternating rounds, and reports
-// msgs/s for both, their ratio plugin/raw, and each one's p50 and p99
-// round-trip latency from a timed run after the rounds.
+// BenchmarkPluginEcho drives an echo plugin (a process of its own, behind
+// the host) and echobench's raw-Go echo server with the same clients in
+// the same run, alternating rounds, and reports msgs/s for both, their
+// ratio plugin/raw, and each one's p50 and p99 round-trip latency from a
+// timed run after the rounds. plugin=sdk is the Go echo plugin
+// (plugins/echo, on the SDK); plugin=protocol is rawplugin's echo, which
+// answers each message of the host in one message of its own with no SDK
+// and no goroutine of its own: the floor under any plugin's echo.
 func BenchmarkPluginEcho(b *testing.B) {
-	for _, w := range []struct{ conns, size, msgs int }{{32, 64, 200}, {1, 64, 2000}} {
-		b.Run(fmt.Sprintf("conns=%d/size=%d", w.conns, w.size), func(b *testing.B) {
+	for _, w := range []struct {
+		plugin            string
+		conns, size, msgs int
+	}{{"sdk", 32, 64, 200}, {"protocol", 32, 64, 200}, {"sdk", 1, 64, 2000}} {
+		b.Run(fmt.Sprintf("plugin=%s/conns=%d/size=%d", w.plugin, w.conns, w.size), func(b *testing.B) {
 			rawAddr, stopRaw, err := echobench.StartRaw("tcp")
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer stopRaw()
+			command := []string{bins.echo, "-addr", "127.0.0.1:0"}
+			if w.plugin == "protocol" {
+				command = []string{bins.raw, "echo"}
+			}
 			ready := make(chan string, 1)
 			r := pluginhost.New(pluginhost.Options{Logger: slog.New(slog.DiscardHandler), Observe: func(e pluginhost.Event) {
 				if e.Kind == pluginhost.Bound {
@@ -36,7 +46,7 @@ func BenchmarkPluginEcho(b *testing.B) {
 					}
 				}
 			}})
-			g, err := r.StartPlugin(context.Background(), rthost.PluginConfig{Name: "echo", Command: []string{bins.echo, "-addr", "127.0.0.1:0"}},
+			g, err := r.StartPlugin(context.Background(), rthost.PluginConfig{Name: "echo", Command: command},
 				&sockets.Env{Guard: isolation.Capabilities(isolation.Loopback)})
 			if err != nil {
 				b.Fatal(err)

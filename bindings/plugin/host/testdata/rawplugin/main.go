@@ -5,7 +5,9 @@
 //   - malformed: sends malformed and out-of-order commands and logs, as
 //     one JSON record "results", what came back for each op id;
 //   - hang: reads Hello, then never reads or answers again;
-//   - wsmalformed: the same for WebSocket commands (websocket.go).
+//   - wsmalformed: the same for WebSocket commands (websocket.go);
+//   - echo: a TCP echo server at the protocol level (echo.go), the floor
+//     under any plugin's echo for BenchmarkPluginEcho.
 package main
 
 import (
@@ -13,6 +15,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/hashicorp/go-plugin"
@@ -32,10 +35,18 @@ func main() {
 	if len(os.Args) > 1 {
 		mode = os.Args[1]
 	}
+	newServer := plugin.DefaultGRPCServer
+	if mode == "echo" {
+		// As the SDK does: one P, and 4 MiB HTTP/2 windows.
+		runtime.GOMAXPROCS(1)
+		newServer = func(opts []grpc.ServerOption) *grpc.Server {
+			return plugin.DefaultGRPCServer(append(opts, grpc.InitialWindowSize(4<<20), grpc.InitialConnWindowSize(4<<20)))
+		}
+	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: sdk.Handshake(),
 		Plugins:         plugin.PluginSet{sdk.PluginName: &grpcOnly{srv: &server{mode: mode}}},
-		GRPCServer:      plugin.DefaultGRPCServer,
+		GRPCServer:      newServer,
 	})
 }
 
@@ -133,6 +144,9 @@ func (s *server) Session(stream grpc.BidiStreamingServer[pluginv1.HostMessage, p
 	hello, err := stream.Recv()
 	if err != nil {
 		return err
+	}
+	if s.mode == "echo" {
+		return echoSession(stream)
 	}
 	if s.mode == "hang" {
 		logJSON(map[string]any{"level": "INFO", "msg": "hanging", "hello": hello.Events[0].GetHello().PluginName})
