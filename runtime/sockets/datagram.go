@@ -119,6 +119,18 @@ type DatagramSocket struct {
 	cancelGen atomic.Uint64                  // incremented by CancelIO
 	refused   atomic.Uint64                  // datagrams dropped because the Guard refused their sender
 
+	// tx is TryWrite's scratch, guarded by writeLock: the sendto it makes
+	// through raw.Write reads its arguments from here, so that a send
+	// allocates nothing.
+	tx struct {
+		p    []byte
+		to   unix.Sockaddr // nil, &sa4 or &sa6
+		sa4  unix.SockaddrInet4
+		sa6  unix.SockaddrInet6
+		err  error
+		send func(fd uintptr) bool // made once: sendto with the fields above
+	}
+
 	// owned by the receive goroutine
 	rx struct {
 		buf        []byte
@@ -154,6 +166,14 @@ func (e *Env) NewDatagramSocket() *DatagramSocket {
 	d := &DatagramSocket{env: e}
 	d.ctl = DatagramSocketControl{d: d, hopLimit: defaultHopLimit}
 	d.output = DatagramOutputStream{d: d, connected: true}
+	d.tx.send = func(fd uintptr) bool {
+		for {
+			d.tx.err = unix.Sendto(int(fd), d.tx.p, unix.MSG_DONTWAIT, d.tx.to)
+			if d.tx.err != unix.EINTR {
+				return true
+			}
+		}
+	}
 	d.closeCtx, d.closeNow = context.WithCancel(context.Background())
 	return d
 }
@@ -782,25 +802,20 @@ func (o *DatagramOutputStream) TryWrite(p []byte) (int, bool, error) {
 	}
 	// The socket's own family decides the sockaddr: a dual-stack socket
 	// reaches IPv4 peers through v4-mapped addresses.
-	v6 := conn.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Is6()
-	var sa unix.Sockaddr
+	tx := &d.tx
+	tx.p, tx.to = p, nil
 	if !o.connected {
-		if v6 {
-			sa = &unix.SockaddrInet6{Port: int(o.dest.Port()), Addr: o.dest.Addr().As16()}
+		if conn.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Is6() {
+			tx.sa6 = unix.SockaddrInet6{Port: int(o.dest.Port()), Addr: o.dest.Addr().As16()}
+			tx.to = &tx.sa6
 		} else {
-			sa = &unix.SockaddrInet4{Port: int(o.dest.Port()), Addr: o.dest.Addr().Unmap().As4()}
+			tx.sa4 = unix.SockaddrInet4{Port: int(o.dest.Port()), Addr: o.dest.Addr().Unmap().As4()}
+			tx.to = &tx.sa4
 		}
 	}
-	var n int
-	var werr error
-	err := raw.Write(func(fd uintptr) bool {
-		for {
-			werr = unix.Sendto(int(fd), p, unix.MSG_DONTWAIT, sa)
-			if werr != unix.EINTR {
-				return true
-			}
-		}
-	})
+	err := raw.Write(tx.send)
+	werr := tx.err
+	tx.p, tx.err = nil, nil
 	switch {
 	case err != nil:
 		return 0, false, socketerror.New(op, o.label, err)
@@ -809,8 +824,7 @@ func (o *DatagramOutputStream) TryWrite(p []byte) (int, bool, error) {
 	case werr != nil:
 		return 0, false, socketerror.New(op, o.label, os.NewSyscallError("sendto", werr))
 	}
-	n = len(p)
-	return n, true, nil
+	return len(p), true, nil
 }
 
 // Flush returns once every write issued before it, on any of the socket's

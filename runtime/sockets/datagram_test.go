@@ -793,6 +793,60 @@ func TestDatagramReceiveAllocs(t *testing.T) {
 	}
 }
 
+// TestDatagramTryWriteAllocs checks that a send that completes at once
+// allocates nothing, to an IPv4 and an IPv6 destination and on a
+// connected socket.
+func TestDatagramTryWriteAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates; make test runs this without -race")
+	}
+	for _, network := range []string{"udp4", "udp6"} {
+		t.Run(network, func(t *testing.T) {
+			host := map[string]string{"udp4": "127.0.0.1", "udp6": "::1"}[network]
+			peer, err := net.ListenPacket(network, net.JoinHostPort(host, "0"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer peer.Close()
+			port := strconv.Itoa(peer.LocalAddr().(*net.UDPAddr).Port)
+			d := dgBound(t, nil, "")
+			h, err := networking.NewHostName(host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := d.GetOutputStream(context.Background(), h, port)
+			if err != nil {
+				t.Fatal(err)
+			}
+			payload := bytes.Repeat([]byte("x"), 64)
+			buf := make([]byte, 128)
+			send := func() {
+				if n, ok, err := out.TryWrite(payload); err != nil || !ok || n != len(payload) {
+					panic(fmt.Sprintf("TryWrite = %d, %v, %v", n, ok, err))
+				}
+				if n, _, err := peer.ReadFrom(buf); err != nil || n != len(payload) {
+					panic(fmt.Sprintf("the peer read %d, %v", n, err))
+				}
+			}
+			send()
+			if allocs := testing.AllocsPerRun(200, func() {
+				if _, ok, err := out.TryWrite(payload); err != nil || !ok {
+					panic(err)
+				}
+			}); allocs != 0 {
+				t.Fatalf("TryWrite allocates %.2f times per datagram", allocs)
+			}
+			// Every datagram sent while counting arrived whole.
+			for range 201 {
+				if n, _, err := peer.ReadFrom(buf); err != nil || n != len(payload) {
+					t.Fatalf("the peer read %d, %v", n, err)
+				}
+			}
+			send()
+		})
+	}
+}
+
 // BenchmarkDatagramReceive measures raising one received datagram, against
 // a plain net.UDPConn read loop as the baseline.
 func BenchmarkDatagramReceive(b *testing.B) {
