@@ -90,6 +90,8 @@ func (i *instance) handle(c *pluginv1.Command) {
 	switch cmd := c.Command.(type) {
 	case *pluginv1.Command_StreamConnect:
 		i.streamConnect(ctx, o, cmd.StreamConnect)
+	case *pluginv1.Command_StreamUpgradeToSsl:
+		i.streamUpgradeToSsl(ctx, o, cmd.StreamUpgradeToSsl)
 	case *pluginv1.Command_ListenerBind:
 		i.listenerBind(ctx, o, cmd.ListenerBind)
 	case *pluginv1.Command_DatagramBind:
@@ -251,21 +253,78 @@ func (i *instance) remove(id uint64) {
 
 func (i *instance) newID() uint64 { return i.sv.r.nextID.Add(1) }
 
-// applyControl sets the options c carries with the setters of a stream
-// socket's or a listener's Control.
-func applyControl(c *pluginv1.StreamControl, setNoDelay, setKeepAlive func(bool) error) error {
+// applyStreamControl sets the options c carries on a stream socket's
+// Control; the runtime's setters name a property whose value is wrong.
+func applyStreamControl(c *pluginv1.StreamControl, ctl *sockets.StreamSocketControl) error {
 	if c == nil {
 		return nil
 	}
 	if c.NoDelay != nil {
-		if err := setNoDelay(*c.NoDelay); err != nil {
+		if err := ctl.SetNoDelay(*c.NoDelay); err != nil {
 			return err
 		}
 	}
 	if c.KeepAlive != nil {
-		return setKeepAlive(*c.KeepAlive)
+		if err := ctl.SetKeepAlive(*c.KeepAlive); err != nil {
+			return err
+		}
+	}
+	if c.MinProtectionLevel != nil {
+		if err := ctl.SetMinProtectionLevel(sockets.SocketProtectionLevel(*c.MinProtectionLevel)); err != nil {
+			return err
+		}
+	}
+	if len(c.IgnorableServerCertificateErrors) > 0 {
+		rs := make([]sockets.ChainValidationResult, len(c.IgnorableServerCertificateErrors))
+		for k, r := range c.IgnorableServerCertificateErrors {
+			rs[k] = sockets.ChainValidationResult(r)
+		}
+		if err := ctl.SetIgnorableServerCertificateErrors(rs); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// applyListenerControl sets the options c carries on a listener's
+// Control; an option a listener does not have is E_INVALIDARG naming it.
+func applyListenerControl(c *pluginv1.StreamControl, ctl *sockets.StreamSocketListenerControl) error {
+	if c == nil {
+		return nil
+	}
+	const op = "StreamSocketListenerControl"
+	if len(c.IgnorableServerCertificateErrors) > 0 {
+		return socketerror.InvalidArg(op, "IgnorableServerCertificateErrors", "a listener has no such property (StreamConnect only)")
+	}
+	if c.MinProtectionLevel != nil {
+		return socketerror.InvalidArg(op, "MinProtectionLevel", "a listener has no such property (StreamConnect only)")
+	}
+	if c.NoDelay != nil {
+		if err := ctl.SetNoDelay(*c.NoDelay); err != nil {
+			return err
+		}
+	}
+	if c.KeepAlive != nil {
+		if err := ctl.SetKeepAlive(*c.KeepAlive); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tlsErrorResult is errorResult for a failed connect or upgrade of s,
+// with the certificate errors its handshake found.
+func tlsErrorResult(err error, s *sockets.StreamSocket) *pluginv1.Completion {
+	res := errorResult(err)
+	in := s.Information()
+	if errs := in.ServerCertificateErrors(); len(errs) > 0 {
+		e := res.GetError()
+		for _, r := range errs {
+			e.ServerCertificateErrors = append(e.ServerCertificateErrors, int32(r))
+		}
+		e.ServerCertificateErrorSeverity = int32(in.ServerCertificateErrorSeverity())
+	}
+	return res
 }
 
 func (i *instance) streamConnect(ctx context.Context, o *op, c *pluginv1.StreamConnect) {
@@ -276,7 +335,7 @@ func (i *instance) streamConnect(ctx context.Context, o *op, c *pluginv1.StreamC
 		return
 	}
 	s := i.sv.env.NewStreamSocket()
-	if err := applyControl(c.Control, s.Control().SetNoDelay, s.Control().SetKeepAlive); err != nil {
+	if err := applyStreamControl(c.Control, s.Control()); err != nil {
 		i.finish(o, errorResult(err))
 		return
 	}
@@ -284,12 +343,44 @@ func (i *instance) streamConnect(ctx context.Context, o *op, c *pluginv1.StreamC
 		err := s.Connect(ctx, host, c.Service, sockets.SocketProtectionLevel(c.ProtectionLevel))
 		if err != nil {
 			s.Close()
-			i.finish(o, errorResult(err))
+			i.finish(o, tlsErrorResult(err, s))
 			return
 		}
 		hs := &hsocket{id: i.newID(), kind: pluginv1.SocketKind_SOCKET_KIND_STREAM_SOCKET, stream: s}
 		if !i.add(hs) {
 			s.Close()
+			return
+		}
+		i.finish(o, createdResult(hs))
+	})
+}
+
+// streamUpgradeToSsl runs a StreamUpgradeToSsl: the runtime's
+// UpgradeToSsl on a socket with no read or write of the plugin's in
+// flight.
+func (i *instance) streamUpgradeToSsl(ctx context.Context, o *op, c *pluginv1.StreamUpgradeToSsl) {
+	const opName = "StreamSocket.UpgradeToSsl"
+	hs, bad := i.lookup(opName, c.Socket, pluginv1.SocketKind_SOCKET_KIND_STREAM_SOCKET)
+	if bad != nil {
+		i.finish(o, bad)
+		return
+	}
+	host, err := networking.NewHostName(c.ValidationHost)
+	if err != nil {
+		i.finish(o, errorResult(socketerror.InvalidArg(opName, "validationHostName", "%q: %v", c.ValidationHost, err)))
+		return
+	}
+	hs.mu.Lock()
+	busy := hs.curRead != nil || len(hs.reads) > 0 || hs.writing || len(hs.writes) > 0
+	hs.mu.Unlock()
+	if busy {
+		i.finish(o, errorResult(socketerror.IllegalCall(opName,
+			"socket %d has a read or write in flight (end a continuous read with Cancel or CancelIO first)", c.Socket)))
+		return
+	}
+	i.sv.goFunc(func() {
+		if err := hs.stream.UpgradeToSsl(ctx, sockets.SocketProtectionLevel(c.ProtectionLevel), host); err != nil {
+			i.finish(o, tlsErrorResult(err, hs.stream))
 			return
 		}
 		i.finish(o, createdResult(hs))
@@ -422,7 +513,7 @@ func (i *instance) quietWrite(c *pluginv1.StreamWrite) {
 
 func (i *instance) listenerBind(ctx context.Context, o *op, c *pluginv1.ListenerBind) {
 	l := i.sv.env.NewStreamSocketListener()
-	if err := applyControl(c.Control, l.Control().SetNoDelay, l.Control().SetKeepAlive); err != nil {
+	if err := applyListenerControl(c.Control, l.Control()); err != nil {
 		i.finish(o, errorResult(err))
 		return
 	}

@@ -29,7 +29,7 @@ import (
 const waitTimeout = 30 * time.Second
 
 // bins are the plugin binaries TestMain builds; set once, before any test.
-var bins struct{ echo, raw, sdkcheck, broker, cct, ws string }
+var bins struct{ echo, raw, sdkcheck, broker, cct, ws, tls string }
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -49,9 +49,10 @@ func TestMain(m *testing.M) {
 	bins.broker = filepath.Join(dir, "brokerplugin")
 	bins.cct = filepath.Join(dir, "cctplugin")
 	bins.ws = filepath.Join(dir, "wsplugin")
+	bins.tls = filepath.Join(dir, "tlsplugin")
 	for out, pkg := range map[string]string{bins.echo: "../../../plugins/echo/cmd/netrun-echo", bins.raw: "./testdata/rawplugin",
 		bins.sdkcheck: "./testdata/sdkcheck", bins.broker: "./testdata/brokerplugin",
-		bins.cct: "./testdata/cctplugin", bins.ws: "./testdata/wsplugin"} {
+		bins.cct: "./testdata/cctplugin", bins.ws: "./testdata/wsplugin", bins.tls: "./testdata/tlsplugin"} {
 		if b, err := exec.Command("go", append(build, "-o", out, pkg)...).CombinedOutput(); err != nil {
 			os.RemoveAll(dir)
 			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, b)
@@ -195,7 +196,13 @@ func newRunner(t *testing.T, opts pluginhost.Options) (*pluginhost.Runner, *reco
 // startPlugin starts a plugin and stops it when the test ends.
 func startPlugin(t *testing.T, r *pluginhost.Runner, name string, caps isolation.Capabilities, argv ...string) rthost.Guest {
 	t.Helper()
-	g, err := r.StartPlugin(context.Background(), rthost.PluginConfig{Name: name, Command: argv}, &sockets.Env{Guard: caps})
+	return startPluginEnv(t, r, name, &sockets.Env{Guard: caps}, argv...)
+}
+
+// startPluginEnv is startPlugin with the plugin's whole Env.
+func startPluginEnv(t *testing.T, r *pluginhost.Runner, name string, env *sockets.Env, argv ...string) rthost.Guest {
+	t.Helper()
+	g, err := r.StartPlugin(context.Background(), rthost.PluginConfig{Name: name, Command: argv}, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -482,6 +489,11 @@ func TestMalformedCommands(t *testing.T) {
 		"11":   {"ok"},
 		"9":    {"error"},
 		"12":   {"0x80070057", "is not open"},
+		"13":   {"0x80070057", "is a StreamSocketListener"},
+		"14":   {"0x80070057", "validationHostName"},
+		"15":   {"0x80070057", "IgnorableServerCertificateErrors", "Revoked cannot be ignored"},
+		"16":   {"0x80070057", "MinProtectionLevel"},
+		"17":   {"0x80070057", "PlainSocket is not a TLS level"},
 	}
 	for op, subs := range want {
 		got := fmt.Sprint(res[op])
@@ -599,6 +611,13 @@ func TestLazyRestart(t *testing.T) {
 func TestSDK(t *testing.T) {
 	r, rec := newRunner(t, pluginhost.Options{})
 	startPlugin(t, r, "sdkcheck", isolation.Capabilities(isolation.Loopback), bins.sdkcheck)
+	wantChecks(t, rec, 15)
+}
+
+// wantChecks waits for a checking plugin's "checks done" and fails the
+// test for each "check" record that is not ok, or if fewer than min ran.
+func wantChecks(t *testing.T, rec *recorder, min int) {
+	t.Helper()
 	rec.logged("checks done", nil)
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
@@ -612,7 +631,7 @@ func TestSDK(t *testing.T) {
 			t.Errorf("check %v failed: %v", a["name"], a["detail"])
 		}
 	}
-	if n < 15 {
+	if n < min {
 		t.Errorf("only %d checks ran", n)
 	}
 }

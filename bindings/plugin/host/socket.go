@@ -95,8 +95,13 @@ func (hs *hsocket) info() *pluginv1.SocketInfo {
 	switch {
 	case hs.stream != nil:
 		in := hs.stream.Information()
-		return &pluginv1.SocketInfo{LocalAddress: hostString(in.LocalAddress()), LocalPort: in.LocalPort(),
-			RemoteAddress: hostString(in.RemoteAddress()), RemotePort: in.RemotePort()}
+		info := &pluginv1.SocketInfo{LocalAddress: hostString(in.LocalAddress()), LocalPort: in.LocalPort(),
+			RemoteAddress: hostString(in.RemoteAddress()), RemotePort: in.RemotePort(),
+			ProtectionLevel: int32(in.ProtectionLevel()), ServerCertificateErrorSeverity: int32(in.ServerCertificateErrorSeverity())}
+		for _, r := range in.ServerCertificateErrors() {
+			info.ServerCertificateErrors = append(info.ServerCertificateErrors, int32(r))
+		}
+		return info
 	case hs.listener != nil:
 		info := &pluginv1.SocketInfo{LocalPort: hs.listener.Information().LocalPort()}
 		if addrs := hs.listener.Information().LocalAddrs(); len(addrs) > 0 {

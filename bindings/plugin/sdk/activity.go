@@ -172,34 +172,8 @@ func (s *StreamSocket) TransferToBroker(ctx context.Context, socketID string, da
 	defer func() { <-s.readTurn }()
 
 	// Stop the read-ahead and wait for its last completion.
-	s.rd.mu.Lock()
-	s.rd.handing = true
-	inflight := s.rd.inflight
-	s.rd.mu.Unlock()
-	resume := func() {
-		s.rd.mu.Lock()
-		s.rd.handing = false
-		s.rd.mu.Unlock()
-	}
-	if inflight {
-		if _, err := s.h.s.do(ctx, op, &pluginv1.Command{Command: &pluginv1.Command_CancelIo{CancelIo: &pluginv1.CancelIO{Socket: id}}}, nil); err != nil {
-			resume()
-			return err
-		}
-		for {
-			s.rd.mu.Lock()
-			inflight = s.rd.inflight
-			s.rd.mu.Unlock()
-			if !inflight {
-				break
-			}
-			select {
-			case <-s.rd.wake:
-			case <-ctx.Done():
-				resume()
-				return ctxErr(ctx, op)
-			}
-		}
+	if err := s.stopReadAhead(ctx, op, id); err != nil {
+		return err
 	}
 	s.rd.mu.Lock()
 	unread := s.rd.buf

@@ -129,7 +129,7 @@ func (s *session) do(ctx context.Context, opName string, cmd *pluginv1.Command, 
 		<-c.done
 	}
 	if e := c.res.GetError(); e != nil {
-		return nil, errorFrom(e)
+		return c.res, errorFrom(e)
 	}
 	return c.res, nil
 }

@@ -73,12 +73,18 @@ const (
 	stConnected
 )
 
-// StreamSocketControl is StreamSocketControl's subset the protocol carries.
-// Set it before Connect.
+// StreamSocketControl is the runtime's sockets.StreamSocketControl as the
+// protocol carries it: the options travel with Connect, so set them
+// before it. The host applies them with the runtime's setters, whose
+// errors (naming the property) Connect returns.
 type StreamSocketControl struct {
-	mu        sync.Mutex
-	noDelay   *bool
-	keepAlive *bool
+	s *StreamSocket // nil for a listener's
+
+	mu            sync.Mutex // guards the fields below
+	noDelay       *bool
+	keepAlive     *bool
+	minProtection *sockets.SocketProtectionLevel
+	ignorable     []sockets.ChainValidationResult
 }
 
 // SetNoDelay sets TCP_NODELAY (default true).
@@ -87,13 +93,83 @@ func (c *StreamSocketControl) SetNoDelay(v bool) { c.mu.Lock(); c.noDelay = &v; 
 // SetKeepAlive sets SO_KEEPALIVE (default false).
 func (c *StreamSocketControl) SetKeepAlive(v bool) { c.mu.Lock(); c.keepAlive = &v; c.mu.Unlock() }
 
+// beforeConnect runs set unless the socket has connected, when it returns
+// E_ILLEGAL_METHOD_CALL naming prop, as the runtime does.
+func (c *StreamSocketControl) beforeConnect(prop string, set func()) error {
+	if c.s != nil {
+		c.s.mu.Lock()
+		st := c.s.state
+		c.s.mu.Unlock()
+		if st != stCreated {
+			return socketerror.IllegalCall("StreamSocketControl."+prop, "cannot be changed once the socket has connected")
+		}
+	}
+	c.mu.Lock()
+	set()
+	c.mu.Unlock()
+	return nil
+}
+
+// MinProtectionLevel returns the lowest protection a TLS connect or
+// UpgradeToSsl accepts; the default is Tls10.
+func (c *StreamSocketControl) MinProtectionLevel() sockets.SocketProtectionLevel {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.minProtection == nil {
+		return sockets.Tls10
+	}
+	return *c.minProtection
+}
+
+// SetMinProtectionLevel sets MinProtectionLevel: Tls10, Tls11, Tls12 or
+// Unspecified (TLS 1.2), or an Ssl level. It fails once connected.
+func (c *StreamSocketControl) SetMinProtectionLevel(v sockets.SocketProtectionLevel) error {
+	switch v {
+	case sockets.Tls10, sockets.Tls11, sockets.Tls12, sockets.Unspecified, sockets.Ssl,
+		sockets.SslAllowNullEncryption, sockets.Ssl3AllowWeakEncryption:
+	default:
+		return socketerror.InvalidArg("StreamSocketControl.MinProtectionLevel", "value", "%s is not a TLS level", v)
+	}
+	return c.beforeConnect("MinProtectionLevel", func() { c.minProtection = &v })
+}
+
+// IgnorableServerCertificateErrors returns a copy of the certificate
+// errors a TLS connect or UpgradeToSsl tolerates.
+func (c *StreamSocketControl) IgnorableServerCertificateErrors() []sockets.ChainValidationResult {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.ignorable)
+}
+
+// SetIgnorableServerCertificateErrors replaces the certificate errors a
+// TLS connect, or an UpgradeToSsl after it, tolerates. Only ignorable
+// results may be listed ([sockets.ChainValidationResult.Ignorable]);
+// another is E_INVALIDARG. It fails once connected, so a socket that
+// will upgrade sets it before Connect.
+func (c *StreamSocketControl) SetIgnorableServerCertificateErrors(v []sockets.ChainValidationResult) error {
+	for _, r := range v {
+		if !r.Ignorable() {
+			return socketerror.InvalidArg("StreamSocketControl.IgnorableServerCertificateErrors", "value", "%s cannot be ignored", r)
+		}
+	}
+	return c.beforeConnect("IgnorableServerCertificateErrors", func() { c.ignorable = slices.Clone(v) })
+}
+
 func (c *StreamSocketControl) proto() *pluginv1.StreamControl {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.noDelay == nil && c.keepAlive == nil {
+	p := &pluginv1.StreamControl{NoDelay: c.noDelay, KeepAlive: c.keepAlive}
+	if c.minProtection != nil {
+		v := int32(*c.minProtection)
+		p.MinProtectionLevel = &v
+	}
+	for _, r := range c.ignorable {
+		p.IgnorableServerCertificateErrors = append(p.IgnorableServerCertificateErrors, int32(r))
+	}
+	if p.NoDelay == nil && p.KeepAlive == nil && p.MinProtectionLevel == nil && len(p.IgnorableServerCertificateErrors) == 0 {
 		return nil
 	}
-	return &pluginv1.StreamControl{NoDelay: c.noDelay, KeepAlive: c.keepAlive}
+	return p
 }
 
 // InputStream is the reading side of a StreamSocket.
@@ -105,6 +181,7 @@ type OutputStream struct{ s *StreamSocket }
 // NewStreamSocket returns a socket that is not connected yet.
 func (h *Host) NewStreamSocket() *StreamSocket {
 	s := &StreamSocket{h: h}
+	s.ctl.s = s
 	s.rd.wake = make(chan struct{}, 1)
 	s.readTurn = make(chan struct{}, 1)
 	s.input.s = s
@@ -162,6 +239,7 @@ func (s *StreamSocket) Connect(ctx context.Context, host *networking.HostName, s
 	if err != nil {
 		s.mu.Lock()
 		s.state = stCreated
+		s.info = failedInfo(level, res.GetError())
 		s.mu.Unlock()
 		return err
 	}
@@ -175,6 +253,107 @@ func (s *StreamSocket) Connect(ctx context.Context, host *networking.HostName, s
 		return socketerror.Closed(op)
 	}
 	return nil
+}
+
+// failedInfo is the Information of a socket whose TLS connect or upgrade
+// at level failed with e: the certificate errors found, for the retry
+// with IgnorableServerCertificateErrors.
+func failedInfo(level sockets.SocketProtectionLevel, e *pluginv1.Error) *pluginv1.SocketInfo {
+	return &pluginv1.SocketInfo{ProtectionLevel: int32(level), ServerCertificateErrors: e.GetServerCertificateErrors(),
+		ServerCertificateErrorSeverity: e.GetServerCertificateErrorSeverity()}
+}
+
+// UpgradeToSsl starts TLS on the connected PlainSocket connection
+// (STARTTLS), checking the server's certificate against
+// validationHostName, as sockets.StreamSocket.UpgradeToSsl does; the
+// errors the Control listed before Connect are tolerated. Writes are
+// flushed and the read-ahead is stopped first (the plaintext bytes it
+// received are still read first); no Read or Write may run
+// concurrently. If the handshake fails the connection is closed, and
+// Information reports the certificate errors.
+func (s *StreamSocket) UpgradeToSsl(ctx context.Context, level sockets.SocketProtectionLevel, validationHostName *networking.HostName) error {
+	const op = "StreamSocket.UpgradeToSsl"
+	if level == sockets.PlainSocket {
+		return socketerror.InvalidArg(op, "protectionLevel", "PlainSocket is not a TLS level")
+	}
+	if validationHostName == nil {
+		return socketerror.InvalidArg(op, "validationHostName", "must not be nil")
+	}
+	id, err := s.conn(op)
+	if err != nil {
+		return err
+	}
+	if err := s.output.Flush(ctx); err != nil {
+		return err
+	}
+	select {
+	case s.readTurn <- struct{}{}:
+	case <-ctx.Done():
+		return ctxErr(ctx, op)
+	}
+	defer func() { <-s.readTurn }()
+	if err := s.stopReadAhead(ctx, op, id); err != nil {
+		return err
+	}
+	defer s.resumeReadAhead()
+	res, err := s.h.s.do(ctx, op, &pluginv1.Command{Command: &pluginv1.Command_StreamUpgradeToSsl{StreamUpgradeToSsl: &pluginv1.StreamUpgradeToSsl{
+		Socket: id, ProtectionLevel: int32(level), ValidationHost: validationHostName.RawName()}}}, nil)
+	if err != nil {
+		if socketerror.HResultOf(err) != socketerror.EInvalidArg && socketerror.HResultOf(err) != socketerror.EIllegalMethodCall {
+			// The host closed the connection, as the runtime does.
+			s.mu.Lock()
+			s.info = failedInfo(level, res.GetError())
+			s.mu.Unlock()
+			s.Close()
+		}
+		return err
+	}
+	s.mu.Lock()
+	s.info = res.GetCreated().GetInfo()
+	s.mu.Unlock()
+	return nil
+}
+
+// stopReadAhead ends the read-ahead in flight, if any, and waits for its
+// last completion; what it received stays buffered for the next Read.
+// The caller holds the read turn, and calls resumeReadAhead after.
+func (s *StreamSocket) stopReadAhead(ctx context.Context, op string, id uint64) error {
+	s.rd.mu.Lock()
+	s.rd.handing = true
+	inflight := s.rd.inflight
+	s.rd.mu.Unlock()
+	if !inflight {
+		return nil
+	}
+	if _, err := s.h.s.do(ctx, op, &pluginv1.Command{Command: &pluginv1.Command_CancelIo{CancelIo: &pluginv1.CancelIO{Socket: id}}}, nil); err != nil {
+		s.resumeReadAhead()
+		return err
+	}
+	for {
+		s.rd.mu.Lock()
+		inflight = s.rd.inflight
+		s.rd.mu.Unlock()
+		if !inflight {
+			return nil
+		}
+		select {
+		case <-s.rd.wake:
+		case <-ctx.Done():
+			s.resumeReadAhead()
+			return ctxErr(ctx, op)
+		}
+	}
+}
+
+// resumeReadAhead lets reads start a read-ahead again, forgetting the
+// OperationAborted that stopReadAhead's cancel ended the last one with.
+func (s *StreamSocket) resumeReadAhead() {
+	s.rd.mu.Lock()
+	s.rd.handing = false
+	if s.rd.err != nil && socketerror.GetStatus(s.rd.err) == socketerror.OperationAborted {
+		s.rd.err = nil
+	}
+	s.rd.mu.Unlock()
 }
 
 // setConnected makes s the connected socket id.
@@ -460,10 +639,39 @@ func (s *StreamSocket) Close() error {
 // DatagramSocketInformation that the protocol carries.
 type SocketInformation struct {
 	localAddress, localPort, remoteAddress, remotePort string
+	protection                                         sockets.SocketProtectionLevel
+	certErrors                                         []sockets.ChainValidationResult
+	severity                                           sockets.SocketSslErrorSeverity
 }
 
 func infoFrom(i *pluginv1.SocketInfo) *SocketInformation {
-	return &SocketInformation{i.GetLocalAddress(), i.GetLocalPort(), i.GetRemoteAddress(), i.GetRemotePort()}
+	in := &SocketInformation{localAddress: i.GetLocalAddress(), localPort: i.GetLocalPort(),
+		remoteAddress: i.GetRemoteAddress(), remotePort: i.GetRemotePort(),
+		protection: sockets.SocketProtectionLevel(i.GetProtectionLevel()),
+		severity:   sockets.SocketSslErrorSeverity(i.GetServerCertificateErrorSeverity())}
+	for _, r := range i.GetServerCertificateErrors() {
+		in.certErrors = append(in.certErrors, sockets.ChainValidationResult(r))
+	}
+	return in
+}
+
+// ProtectionLevel returns a stream socket's protection: the level it
+// connected or upgraded with (or last tried to).
+func (i *SocketInformation) ProtectionLevel() sockets.SocketProtectionLevel { return i.protection }
+
+// ServerCertificateErrors returns what the last TLS handshake of a
+// stream socket found wrong with the server's certificate chain: the
+// errors it tolerated, or after a failed Connect or UpgradeToSsl the
+// ones that failed it.
+func (i *SocketInformation) ServerCertificateErrors() []sockets.ChainValidationResult {
+	return slices.Clone(i.certErrors)
+}
+
+// ServerCertificateErrorSeverity returns how bad ServerCertificateErrors
+// are: SeverityNone, SeverityIgnorable (all may be listed in
+// IgnorableServerCertificateErrors) or SeverityFatal.
+func (i *SocketInformation) ServerCertificateErrorSeverity() sockets.SocketSslErrorSeverity {
+	return i.severity
 }
 
 // LocalAddress returns the local address, or nil if unknown.

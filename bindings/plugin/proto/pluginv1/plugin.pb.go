@@ -448,9 +448,19 @@ type Error struct {
 	// http_status is the status code of a WebSocket handshake response
 	// that was not 101 (received by a client, or sent by a server); 0
 	// otherwise.
-	HttpStatus    uint32 `protobuf:"varint,7,opt,name=http_status,json=httpStatus,proto3" json:"http_status,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	HttpStatus uint32 `protobuf:"varint,7,opt,name=http_status,json=httpStatus,proto3" json:"http_status,omitempty"`
+	// server_certificate_errors and server_certificate_error_severity are
+	// what a failed TLS connect or UpgradeToSsl found in the server's
+	// certificate chain (StreamSocketInformation.ServerCertificateErrors,
+	// ChainValidationResult values, and ServerCertificateErrorSeverity, a
+	// SocketSslErrorSeverity: 1 Ignorable, 2 Fatal), so that a plugin can
+	// list the ignorable ones in
+	// StreamControl.ignorable_server_certificate_errors and connect again.
+	// Empty and 0 for other errors.
+	ServerCertificateErrors        []int32 `protobuf:"varint,8,rep,packed,name=server_certificate_errors,json=serverCertificateErrors,proto3" json:"server_certificate_errors,omitempty"`
+	ServerCertificateErrorSeverity int32   `protobuf:"varint,9,opt,name=server_certificate_error_severity,json=serverCertificateErrorSeverity,proto3" json:"server_certificate_error_severity,omitempty"`
+	unknownFields                  protoimpl.UnknownFields
+	sizeCache                      protoimpl.SizeCache
 }
 
 func (x *Error) Reset() {
@@ -532,6 +542,20 @@ func (x *Error) GetHttpStatus() uint32 {
 	return 0
 }
 
+func (x *Error) GetServerCertificateErrors() []int32 {
+	if x != nil {
+		return x.ServerCertificateErrors
+	}
+	return nil
+}
+
+func (x *Error) GetServerCertificateErrorSeverity() int32 {
+	if x != nil {
+		return x.ServerCertificateErrorSeverity
+	}
+	return 0
+}
+
 // SocketInfo is what Information reports of a socket. Ports are decimal
 // strings as in WinRT; empty where not known.
 type SocketInfo struct {
@@ -540,8 +564,16 @@ type SocketInfo struct {
 	LocalPort     string                 `protobuf:"bytes,2,opt,name=local_port,json=localPort,proto3" json:"local_port,omitempty"`
 	RemoteAddress string                 `protobuf:"bytes,3,opt,name=remote_address,json=remoteAddress,proto3" json:"remote_address,omitempty"`
 	RemotePort    string                 `protobuf:"bytes,4,opt,name=remote_port,json=remotePort,proto3" json:"remote_port,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// protection_level, server_certificate_errors and
+	// server_certificate_error_severity describe a stream socket's TLS
+	// (StreamSocketInformation.ProtectionLevel, ServerCertificateErrors,
+	// ServerCertificateErrorSeverity): the level it connected or upgraded
+	// with, and the certificate errors it tolerated.
+	ProtectionLevel                int32   `protobuf:"varint,5,opt,name=protection_level,json=protectionLevel,proto3" json:"protection_level,omitempty"`
+	ServerCertificateErrors        []int32 `protobuf:"varint,6,rep,packed,name=server_certificate_errors,json=serverCertificateErrors,proto3" json:"server_certificate_errors,omitempty"`
+	ServerCertificateErrorSeverity int32   `protobuf:"varint,7,opt,name=server_certificate_error_severity,json=serverCertificateErrorSeverity,proto3" json:"server_certificate_error_severity,omitempty"`
+	unknownFields                  protoimpl.UnknownFields
+	sizeCache                      protoimpl.SizeCache
 }
 
 func (x *SocketInfo) Reset() {
@@ -602,14 +634,47 @@ func (x *SocketInfo) GetRemotePort() string {
 	return ""
 }
 
+func (x *SocketInfo) GetProtectionLevel() int32 {
+	if x != nil {
+		return x.ProtectionLevel
+	}
+	return 0
+}
+
+func (x *SocketInfo) GetServerCertificateErrors() []int32 {
+	if x != nil {
+		return x.ServerCertificateErrors
+	}
+	return nil
+}
+
+func (x *SocketInfo) GetServerCertificateErrorSeverity() int32 {
+	if x != nil {
+		return x.ServerCertificateErrorSeverity
+	}
+	return 0
+}
+
 // StreamControl carries StreamSocketControl / StreamSocketListenerControl
 // options; an unset field keeps the runtime's default.
 type StreamControl struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	NoDelay       *bool                  `protobuf:"varint,1,opt,name=no_delay,json=noDelay,proto3,oneof" json:"no_delay,omitempty"`
-	KeepAlive     *bool                  `protobuf:"varint,2,opt,name=keep_alive,json=keepAlive,proto3,oneof" json:"keep_alive,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	NoDelay   *bool                  `protobuf:"varint,1,opt,name=no_delay,json=noDelay,proto3,oneof" json:"no_delay,omitempty"`
+	KeepAlive *bool                  `protobuf:"varint,2,opt,name=keep_alive,json=keepAlive,proto3,oneof" json:"keep_alive,omitempty"`
+	// ignorable_server_certificate_errors is
+	// IgnorableServerCertificateErrors: the ChainValidationResult values a
+	// TLS connect or a later StreamUpgradeToSsl tolerates. Only ignorable
+	// ones may be listed (1 Untrusted, 3 Expired, 4 IncompleteChain,
+	// 6 WrongUsage, 7 InvalidName, 11 RevocationInformationMissing,
+	// 12 RevocationFailure); another is E_INVALIDARG naming the property.
+	// StreamConnect only.
+	IgnorableServerCertificateErrors []int32 `protobuf:"varint,3,rep,packed,name=ignorable_server_certificate_errors,json=ignorableServerCertificateErrors,proto3" json:"ignorable_server_certificate_errors,omitempty"`
+	// min_protection_level is MinProtectionLevel, a SocketProtectionLevel
+	// (default 6 Tls10): the lowest TLS version a connect or upgrade
+	// accepts. StreamConnect only.
+	MinProtectionLevel *int32 `protobuf:"varint,4,opt,name=min_protection_level,json=minProtectionLevel,proto3,oneof" json:"min_protection_level,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *StreamControl) Reset() {
@@ -654,6 +719,20 @@ func (x *StreamControl) GetKeepAlive() bool {
 		return *x.KeepAlive
 	}
 	return false
+}
+
+func (x *StreamControl) GetIgnorableServerCertificateErrors() []int32 {
+	if x != nil {
+		return x.IgnorableServerCertificateErrors
+	}
+	return nil
+}
+
+func (x *StreamControl) GetMinProtectionLevel() int32 {
+	if x != nil && x.MinProtectionLevel != nil {
+		return *x.MinProtectionLevel
+	}
+	return 0
 }
 
 // Event is one thing that happened in the host for the plugin.
@@ -1307,7 +1386,8 @@ type Completion_Done struct {
 }
 
 type Completion_Created struct {
-	// created: StreamConnect, ListenerBind, DatagramBind and Reclaim.
+	// created: StreamConnect, StreamUpgradeToSsl, ListenerBind, DatagramBind
+	// and Reclaim.
 	Created *SocketCreated `protobuf:"bytes,4,opt,name=created,proto3,oneof"`
 }
 
@@ -2005,6 +2085,7 @@ type Command struct {
 	//	*Command_WebSocketRead
 	//	*Command_WebSocketClose
 	//	*Command_WebSocketAck
+	//	*Command_StreamUpgradeToSsl
 	Command       isCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2304,6 +2385,15 @@ func (x *Command) GetWebSocketAck() *WebSocketAck {
 	return nil
 }
 
+func (x *Command) GetStreamUpgradeToSsl() *StreamUpgradeToSsl {
+	if x != nil {
+		if x, ok := x.Command.(*Command_StreamUpgradeToSsl); ok {
+			return x.StreamUpgradeToSsl
+		}
+	}
+	return nil
+}
+
 type isCommand_Command interface {
 	isCommand_Command()
 }
@@ -2416,6 +2506,10 @@ type Command_WebSocketAck struct {
 	WebSocketAck *WebSocketAck `protobuf:"bytes,36,opt,name=web_socket_ack,json=webSocketAck,proto3,oneof"`
 }
 
+type Command_StreamUpgradeToSsl struct {
+	StreamUpgradeToSsl *StreamUpgradeToSsl `protobuf:"bytes,37,opt,name=stream_upgrade_to_ssl,json=streamUpgradeToSsl,proto3,oneof"`
+}
+
 func (*Command_StreamConnect) isCommand_Command() {}
 
 func (*Command_StreamRead) isCommand_Command() {}
@@ -2469,6 +2563,8 @@ func (*Command_WebSocketRead) isCommand_Command() {}
 func (*Command_WebSocketClose) isCommand_Command() {}
 
 func (*Command_WebSocketAck) isCommand_Command() {}
+
+func (*Command_StreamUpgradeToSsl) isCommand_Command() {}
 
 // StreamConnect makes a StreamSocket and connects it:
 // StreamSocket.ConnectAsync(host, service, protection_level). Completes
@@ -2713,6 +2809,78 @@ func (x *StreamWrite) GetConsumed() uint64 {
 	return 0
 }
 
+// StreamUpgradeToSsl starts TLS on a connected PlainSocket stream socket
+// that the plugin connected (STARTTLS): UpgradeToSslAsync(level,
+// validationHostName). The server's certificate is checked against
+// validation_host, tolerating the errors the socket's StreamControl
+// listed when it connected. The socket must have no read or write in
+// flight (end a continuous read first with Cancel or CancelIO): else
+// E_ILLEGAL_METHOD_CALL. Completes with SocketCreated naming the same
+// socket, with its new info. If the handshake fails the connection is
+// closed, as in the runtime; the error carries the SocketErrorStatus
+// (CertificateUntrustedRoot, ...) and the certificate errors, and the
+// plugin still closes the id.
+type StreamUpgradeToSsl struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Socket uint64                 `protobuf:"varint,1,opt,name=socket,proto3" json:"socket,omitempty"`
+	// protection_level is a SocketProtectionLevel other than 0 PlainSocket.
+	ProtectionLevel int32  `protobuf:"varint,2,opt,name=protection_level,json=protectionLevel,proto3" json:"protection_level,omitempty"`
+	ValidationHost  string `protobuf:"bytes,3,opt,name=validation_host,json=validationHost,proto3" json:"validation_host,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *StreamUpgradeToSsl) Reset() {
+	*x = StreamUpgradeToSsl{}
+	mi := &file_plugin_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamUpgradeToSsl) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamUpgradeToSsl) ProtoMessage() {}
+
+func (x *StreamUpgradeToSsl) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamUpgradeToSsl.ProtoReflect.Descriptor instead.
+func (*StreamUpgradeToSsl) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *StreamUpgradeToSsl) GetSocket() uint64 {
+	if x != nil {
+		return x.Socket
+	}
+	return 0
+}
+
+func (x *StreamUpgradeToSsl) GetProtectionLevel() int32 {
+	if x != nil {
+		return x.ProtectionLevel
+	}
+	return 0
+}
+
+func (x *StreamUpgradeToSsl) GetValidationHost() string {
+	if x != nil {
+		return x.ValidationHost
+	}
+	return ""
+}
+
 // StreamFlush completes once every write sent before it has: FlushAsync.
 type StreamFlush struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2723,7 +2891,7 @@ type StreamFlush struct {
 
 func (x *StreamFlush) Reset() {
 	*x = StreamFlush{}
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2735,7 +2903,7 @@ func (x *StreamFlush) String() string {
 func (*StreamFlush) ProtoMessage() {}
 
 func (x *StreamFlush) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2748,7 +2916,7 @@ func (x *StreamFlush) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamFlush.ProtoReflect.Descriptor instead.
 func (*StreamFlush) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{25}
+	return file_plugin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *StreamFlush) GetSocket() uint64 {
@@ -2773,7 +2941,7 @@ type ListenerBind struct {
 
 func (x *ListenerBind) Reset() {
 	*x = ListenerBind{}
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2785,7 +2953,7 @@ func (x *ListenerBind) String() string {
 func (*ListenerBind) ProtoMessage() {}
 
 func (x *ListenerBind) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2798,7 +2966,7 @@ func (x *ListenerBind) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListenerBind.ProtoReflect.Descriptor instead.
 func (*ListenerBind) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{26}
+	return file_plugin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListenerBind) GetHost() string {
@@ -2834,7 +3002,7 @@ type DatagramBind struct {
 
 func (x *DatagramBind) Reset() {
 	*x = DatagramBind{}
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2846,7 +3014,7 @@ func (x *DatagramBind) String() string {
 func (*DatagramBind) ProtoMessage() {}
 
 func (x *DatagramBind) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2859,7 +3027,7 @@ func (x *DatagramBind) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatagramBind.ProtoReflect.Descriptor instead.
 func (*DatagramBind) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{27}
+	return file_plugin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DatagramBind) GetHost() string {
@@ -2890,7 +3058,7 @@ type DatagramSend struct {
 
 func (x *DatagramSend) Reset() {
 	*x = DatagramSend{}
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2902,7 +3070,7 @@ func (x *DatagramSend) String() string {
 func (*DatagramSend) ProtoMessage() {}
 
 func (x *DatagramSend) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2915,7 +3083,7 @@ func (x *DatagramSend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatagramSend.ProtoReflect.Descriptor instead.
 func (*DatagramSend) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{28}
+	return file_plugin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DatagramSend) GetSocket() uint64 {
@@ -2957,7 +3125,7 @@ type Close struct {
 
 func (x *Close) Reset() {
 	*x = Close{}
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2969,7 +3137,7 @@ func (x *Close) String() string {
 func (*Close) ProtoMessage() {}
 
 func (x *Close) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2982,7 +3150,7 @@ func (x *Close) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Close.ProtoReflect.Descriptor instead.
 func (*Close) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{29}
+	return file_plugin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Close) GetSocket() uint64 {
@@ -3002,7 +3170,7 @@ type CancelIO struct {
 
 func (x *CancelIO) Reset() {
 	*x = CancelIO{}
-	mi := &file_plugin_proto_msgTypes[30]
+	mi := &file_plugin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3014,7 +3182,7 @@ func (x *CancelIO) String() string {
 func (*CancelIO) ProtoMessage() {}
 
 func (x *CancelIO) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[30]
+	mi := &file_plugin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3027,7 +3195,7 @@ func (x *CancelIO) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelIO.ProtoReflect.Descriptor instead.
 func (*CancelIO) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{30}
+	return file_plugin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CancelIO) GetSocket() uint64 {
@@ -3069,7 +3237,7 @@ type TransferOwnership struct {
 
 func (x *TransferOwnership) Reset() {
 	*x = TransferOwnership{}
-	mi := &file_plugin_proto_msgTypes[31]
+	mi := &file_plugin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3081,7 +3249,7 @@ func (x *TransferOwnership) String() string {
 func (*TransferOwnership) ProtoMessage() {}
 
 func (x *TransferOwnership) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[31]
+	mi := &file_plugin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3094,7 +3262,7 @@ func (x *TransferOwnership) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferOwnership.ProtoReflect.Descriptor instead.
 func (*TransferOwnership) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{31}
+	return file_plugin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *TransferOwnership) GetSocket() uint64 {
@@ -3166,7 +3334,7 @@ type Reclaim struct {
 
 func (x *Reclaim) Reset() {
 	*x = Reclaim{}
-	mi := &file_plugin_proto_msgTypes[32]
+	mi := &file_plugin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3178,7 +3346,7 @@ func (x *Reclaim) String() string {
 func (*Reclaim) ProtoMessage() {}
 
 func (x *Reclaim) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[32]
+	mi := &file_plugin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3191,7 +3359,7 @@ func (x *Reclaim) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reclaim.ProtoReflect.Descriptor instead.
 func (*Reclaim) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{32}
+	return file_plugin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Reclaim) GetSocket() uint64 {
@@ -3218,7 +3386,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_plugin_proto_msgTypes[33]
+	mi := &file_plugin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3230,7 +3398,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[33]
+	mi := &file_plugin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3243,7 +3411,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{33}
+	return file_plugin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Pong) GetSeq() uint64 {
@@ -3265,7 +3433,7 @@ type Cancel struct {
 
 func (x *Cancel) Reset() {
 	*x = Cancel{}
-	mi := &file_plugin_proto_msgTypes[34]
+	mi := &file_plugin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3277,7 +3445,7 @@ func (x *Cancel) String() string {
 func (*Cancel) ProtoMessage() {}
 
 func (x *Cancel) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[34]
+	mi := &file_plugin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3290,7 +3458,7 @@ func (x *Cancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cancel.ProtoReflect.Descriptor instead.
 func (*Cancel) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{34}
+	return file_plugin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Cancel) GetTarget() uint64 {
@@ -3313,7 +3481,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_plugin_proto_msgTypes[35]
+	mi := &file_plugin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3325,7 +3493,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[35]
+	mi := &file_plugin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3338,7 +3506,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{35}
+	return file_plugin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Ack) GetSocket() uint64 {
@@ -3372,7 +3540,7 @@ type ControlChannelCreate struct {
 
 func (x *ControlChannelCreate) Reset() {
 	*x = ControlChannelCreate{}
-	mi := &file_plugin_proto_msgTypes[36]
+	mi := &file_plugin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3384,7 +3552,7 @@ func (x *ControlChannelCreate) String() string {
 func (*ControlChannelCreate) ProtoMessage() {}
 
 func (x *ControlChannelCreate) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[36]
+	mi := &file_plugin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3397,7 +3565,7 @@ func (x *ControlChannelCreate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlChannelCreate.ProtoReflect.Descriptor instead.
 func (*ControlChannelCreate) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{36}
+	return file_plugin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ControlChannelCreate) GetChannelId() string {
@@ -3434,7 +3602,7 @@ type ControlChannelUsingTransport struct {
 
 func (x *ControlChannelUsingTransport) Reset() {
 	*x = ControlChannelUsingTransport{}
-	mi := &file_plugin_proto_msgTypes[37]
+	mi := &file_plugin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3446,7 +3614,7 @@ func (x *ControlChannelUsingTransport) String() string {
 func (*ControlChannelUsingTransport) ProtoMessage() {}
 
 func (x *ControlChannelUsingTransport) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[37]
+	mi := &file_plugin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3459,7 +3627,7 @@ func (x *ControlChannelUsingTransport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlChannelUsingTransport.ProtoReflect.Descriptor instead.
 func (*ControlChannelUsingTransport) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{37}
+	return file_plugin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ControlChannelUsingTransport) GetChannel() uint64 {
@@ -3488,7 +3656,7 @@ type ControlChannelWaitForPushEnabled struct {
 
 func (x *ControlChannelWaitForPushEnabled) Reset() {
 	*x = ControlChannelWaitForPushEnabled{}
-	mi := &file_plugin_proto_msgTypes[38]
+	mi := &file_plugin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3500,7 +3668,7 @@ func (x *ControlChannelWaitForPushEnabled) String() string {
 func (*ControlChannelWaitForPushEnabled) ProtoMessage() {}
 
 func (x *ControlChannelWaitForPushEnabled) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[38]
+	mi := &file_plugin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3513,7 +3681,7 @@ func (x *ControlChannelWaitForPushEnabled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlChannelWaitForPushEnabled.ProtoReflect.Descriptor instead.
 func (*ControlChannelWaitForPushEnabled) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{38}
+	return file_plugin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ControlChannelWaitForPushEnabled) GetChannel() uint64 {
@@ -3534,7 +3702,7 @@ type ControlChannelDecreaseKeepAlive struct {
 
 func (x *ControlChannelDecreaseKeepAlive) Reset() {
 	*x = ControlChannelDecreaseKeepAlive{}
-	mi := &file_plugin_proto_msgTypes[39]
+	mi := &file_plugin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3546,7 +3714,7 @@ func (x *ControlChannelDecreaseKeepAlive) String() string {
 func (*ControlChannelDecreaseKeepAlive) ProtoMessage() {}
 
 func (x *ControlChannelDecreaseKeepAlive) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[39]
+	mi := &file_plugin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3559,7 +3727,7 @@ func (x *ControlChannelDecreaseKeepAlive) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlChannelDecreaseKeepAlive.ProtoReflect.Descriptor instead.
 func (*ControlChannelDecreaseKeepAlive) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{39}
+	return file_plugin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ControlChannelDecreaseKeepAlive) GetChannel() uint64 {
@@ -3580,7 +3748,7 @@ type ControlChannelFlushTransport struct {
 
 func (x *ControlChannelFlushTransport) Reset() {
 	*x = ControlChannelFlushTransport{}
-	mi := &file_plugin_proto_msgTypes[40]
+	mi := &file_plugin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3592,7 +3760,7 @@ func (x *ControlChannelFlushTransport) String() string {
 func (*ControlChannelFlushTransport) ProtoMessage() {}
 
 func (x *ControlChannelFlushTransport) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[40]
+	mi := &file_plugin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3605,7 +3773,7 @@ func (x *ControlChannelFlushTransport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlChannelFlushTransport.ProtoReflect.Descriptor instead.
 func (*ControlChannelFlushTransport) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{40}
+	return file_plugin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ControlChannelFlushTransport) GetChannel() uint64 {
@@ -3626,7 +3794,7 @@ type ControlChannelClose struct {
 
 func (x *ControlChannelClose) Reset() {
 	*x = ControlChannelClose{}
-	mi := &file_plugin_proto_msgTypes[41]
+	mi := &file_plugin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3638,7 +3806,7 @@ func (x *ControlChannelClose) String() string {
 func (*ControlChannelClose) ProtoMessage() {}
 
 func (x *ControlChannelClose) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[41]
+	mi := &file_plugin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3651,7 +3819,7 @@ func (x *ControlChannelClose) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlChannelClose.ProtoReflect.Descriptor instead.
 func (*ControlChannelClose) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{41}
+	return file_plugin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ControlChannelClose) GetChannel() uint64 {
@@ -3672,7 +3840,7 @@ type WebSocketHeader struct {
 
 func (x *WebSocketHeader) Reset() {
 	*x = WebSocketHeader{}
-	mi := &file_plugin_proto_msgTypes[42]
+	mi := &file_plugin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3684,7 +3852,7 @@ func (x *WebSocketHeader) String() string {
 func (*WebSocketHeader) ProtoMessage() {}
 
 func (x *WebSocketHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[42]
+	mi := &file_plugin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3697,7 +3865,7 @@ func (x *WebSocketHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketHeader.ProtoReflect.Descriptor instead.
 func (*WebSocketHeader) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{42}
+	return file_plugin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *WebSocketHeader) GetName() string {
@@ -3763,7 +3931,7 @@ type WebSocketConnect struct {
 
 func (x *WebSocketConnect) Reset() {
 	*x = WebSocketConnect{}
-	mi := &file_plugin_proto_msgTypes[43]
+	mi := &file_plugin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3775,7 +3943,7 @@ func (x *WebSocketConnect) String() string {
 func (*WebSocketConnect) ProtoMessage() {}
 
 func (x *WebSocketConnect) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[43]
+	mi := &file_plugin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3788,7 +3956,7 @@ func (x *WebSocketConnect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketConnect.ProtoReflect.Descriptor instead.
 func (*WebSocketConnect) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{43}
+	return file_plugin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *WebSocketConnect) GetKind() SocketKind {
@@ -3921,7 +4089,7 @@ type WebSocketAccept struct {
 
 func (x *WebSocketAccept) Reset() {
 	*x = WebSocketAccept{}
-	mi := &file_plugin_proto_msgTypes[44]
+	mi := &file_plugin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3933,7 +4101,7 @@ func (x *WebSocketAccept) String() string {
 func (*WebSocketAccept) ProtoMessage() {}
 
 func (x *WebSocketAccept) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[44]
+	mi := &file_plugin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3946,7 +4114,7 @@ func (x *WebSocketAccept) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketAccept.ProtoReflect.Descriptor instead.
 func (*WebSocketAccept) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{44}
+	return file_plugin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *WebSocketAccept) GetSocket() uint64 {
@@ -4052,7 +4220,7 @@ type WebSocketSend struct {
 
 func (x *WebSocketSend) Reset() {
 	*x = WebSocketSend{}
-	mi := &file_plugin_proto_msgTypes[45]
+	mi := &file_plugin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4064,7 +4232,7 @@ func (x *WebSocketSend) String() string {
 func (*WebSocketSend) ProtoMessage() {}
 
 func (x *WebSocketSend) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[45]
+	mi := &file_plugin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4077,7 +4245,7 @@ func (x *WebSocketSend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketSend.ProtoReflect.Descriptor instead.
 func (*WebSocketSend) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{45}
+	return file_plugin_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *WebSocketSend) GetSocket() uint64 {
@@ -4119,7 +4287,7 @@ type WebSocketFlush struct {
 
 func (x *WebSocketFlush) Reset() {
 	*x = WebSocketFlush{}
-	mi := &file_plugin_proto_msgTypes[46]
+	mi := &file_plugin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4131,7 +4299,7 @@ func (x *WebSocketFlush) String() string {
 func (*WebSocketFlush) ProtoMessage() {}
 
 func (x *WebSocketFlush) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[46]
+	mi := &file_plugin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4144,7 +4312,7 @@ func (x *WebSocketFlush) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketFlush.ProtoReflect.Descriptor instead.
 func (*WebSocketFlush) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{46}
+	return file_plugin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *WebSocketFlush) GetSocket() uint64 {
@@ -4168,7 +4336,7 @@ type WebSocketRead struct {
 
 func (x *WebSocketRead) Reset() {
 	*x = WebSocketRead{}
-	mi := &file_plugin_proto_msgTypes[47]
+	mi := &file_plugin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4180,7 +4348,7 @@ func (x *WebSocketRead) String() string {
 func (*WebSocketRead) ProtoMessage() {}
 
 func (x *WebSocketRead) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[47]
+	mi := &file_plugin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4193,7 +4361,7 @@ func (x *WebSocketRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketRead.ProtoReflect.Descriptor instead.
 func (*WebSocketRead) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{47}
+	return file_plugin_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *WebSocketRead) GetSocket() uint64 {
@@ -4233,7 +4401,7 @@ type WebSocketClose struct {
 
 func (x *WebSocketClose) Reset() {
 	*x = WebSocketClose{}
-	mi := &file_plugin_proto_msgTypes[48]
+	mi := &file_plugin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4245,7 +4413,7 @@ func (x *WebSocketClose) String() string {
 func (*WebSocketClose) ProtoMessage() {}
 
 func (x *WebSocketClose) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[48]
+	mi := &file_plugin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4258,7 +4426,7 @@ func (x *WebSocketClose) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketClose.ProtoReflect.Descriptor instead.
 func (*WebSocketClose) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{48}
+	return file_plugin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *WebSocketClose) GetSocket() uint64 {
@@ -4296,7 +4464,7 @@ type WebSocketAck struct {
 
 func (x *WebSocketAck) Reset() {
 	*x = WebSocketAck{}
-	mi := &file_plugin_proto_msgTypes[49]
+	mi := &file_plugin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4308,7 +4476,7 @@ func (x *WebSocketAck) String() string {
 func (*WebSocketAck) ProtoMessage() {}
 
 func (x *WebSocketAck) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[49]
+	mi := &file_plugin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4321,7 +4489,7 @@ func (x *WebSocketAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketAck.ProtoReflect.Descriptor instead.
 func (*WebSocketAck) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{49}
+	return file_plugin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *WebSocketAck) GetSocket() uint64 {
@@ -4357,7 +4525,7 @@ type WebSocketMessageReceived struct {
 
 func (x *WebSocketMessageReceived) Reset() {
 	*x = WebSocketMessageReceived{}
-	mi := &file_plugin_proto_msgTypes[50]
+	mi := &file_plugin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4369,7 +4537,7 @@ func (x *WebSocketMessageReceived) String() string {
 func (*WebSocketMessageReceived) ProtoMessage() {}
 
 func (x *WebSocketMessageReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[50]
+	mi := &file_plugin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4382,7 +4550,7 @@ func (x *WebSocketMessageReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketMessageReceived.ProtoReflect.Descriptor instead.
 func (*WebSocketMessageReceived) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{50}
+	return file_plugin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *WebSocketMessageReceived) GetSocket() uint64 {
@@ -4438,7 +4606,7 @@ type WebSocketClosed struct {
 
 func (x *WebSocketClosed) Reset() {
 	*x = WebSocketClosed{}
-	mi := &file_plugin_proto_msgTypes[51]
+	mi := &file_plugin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4450,7 +4618,7 @@ func (x *WebSocketClosed) String() string {
 func (*WebSocketClosed) ProtoMessage() {}
 
 func (x *WebSocketClosed) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[51]
+	mi := &file_plugin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4463,7 +4631,7 @@ func (x *WebSocketClosed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketClosed.ProtoReflect.Descriptor instead.
 func (*WebSocketClosed) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{51}
+	return file_plugin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *WebSocketClosed) GetSocket() uint64 {
@@ -4502,7 +4670,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\vHostMessage\x12/\n" +
 	"\x06events\x18\x01 \x03(\v2\x17.netrun.plugin.v1.EventR\x06events\"F\n" +
 	"\rPluginMessage\x125\n" +
-	"\bcommands\x18\x01 \x03(\v2\x19.netrun.plugin.v1.CommandR\bcommands\"\xdc\x01\n" +
+	"\bcommands\x18\x01 \x03(\v2\x19.netrun.plugin.v1.CommandR\bcommands\"\xe3\x02\n" +
 	"\x05Error\x12\x18\n" +
 	"\ahresult\x18\x01 \x01(\rR\ahresult\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\x05R\x06status\x12\x0e\n" +
@@ -4511,8 +4679,10 @@ const file_plugin_proto_rawDesc = "" +
 	"\amessage\x18\x05 \x01(\tR\amessage\x12-\n" +
 	"\x10web_error_status\x18\x06 \x01(\x05H\x00R\x0ewebErrorStatus\x88\x01\x01\x12\x1f\n" +
 	"\vhttp_status\x18\a \x01(\rR\n" +
-	"httpStatusB\x13\n" +
-	"\x11_web_error_status\"\x98\x01\n" +
+	"httpStatus\x12:\n" +
+	"\x19server_certificate_errors\x18\b \x03(\x05R\x17serverCertificateErrors\x12I\n" +
+	"!server_certificate_error_severity\x18\t \x01(\x05R\x1eserverCertificateErrorSeverityB\x13\n" +
+	"\x11_web_error_status\"\xca\x02\n" +
 	"\n" +
 	"SocketInfo\x12#\n" +
 	"\rlocal_address\x18\x01 \x01(\tR\flocalAddress\x12\x1d\n" +
@@ -4520,13 +4690,19 @@ const file_plugin_proto_rawDesc = "" +
 	"local_port\x18\x02 \x01(\tR\tlocalPort\x12%\n" +
 	"\x0eremote_address\x18\x03 \x01(\tR\rremoteAddress\x12\x1f\n" +
 	"\vremote_port\x18\x04 \x01(\tR\n" +
-	"remotePort\"o\n" +
+	"remotePort\x12)\n" +
+	"\x10protection_level\x18\x05 \x01(\x05R\x0fprotectionLevel\x12:\n" +
+	"\x19server_certificate_errors\x18\x06 \x03(\x05R\x17serverCertificateErrors\x12I\n" +
+	"!server_certificate_error_severity\x18\a \x01(\x05R\x1eserverCertificateErrorSeverity\"\x8e\x02\n" +
 	"\rStreamControl\x12\x1e\n" +
 	"\bno_delay\x18\x01 \x01(\bH\x00R\anoDelay\x88\x01\x01\x12\"\n" +
 	"\n" +
-	"keep_alive\x18\x02 \x01(\bH\x01R\tkeepAlive\x88\x01\x01B\v\n" +
+	"keep_alive\x18\x02 \x01(\bH\x01R\tkeepAlive\x88\x01\x01\x12M\n" +
+	"#ignorable_server_certificate_errors\x18\x03 \x03(\x05R ignorableServerCertificateErrors\x125\n" +
+	"\x14min_protection_level\x18\x04 \x01(\x05H\x02R\x12minProtectionLevel\x88\x01\x01B\v\n" +
 	"\t_no_delayB\r\n" +
-	"\v_keep_alive\"\xc4\x06\n" +
+	"\v_keep_aliveB\x17\n" +
+	"\x15_min_protection_level\"\xc4\x06\n" +
 	"\x05Event\x12/\n" +
 	"\x05hello\x18\x01 \x01(\v2\x17.netrun.plugin.v1.HelloH\x00R\x05hello\x12>\n" +
 	"\n" +
@@ -4614,7 +4790,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"9\n" +
 	"\rProtocolError\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\x04R\x02op\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\x8b\x11\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xe6\x11\n" +
 	"\aCommand\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\x04R\x02op\x12\x1d\n" +
 	"\n" +
@@ -4647,7 +4823,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\x10web_socket_flush\x18! \x01(\v2 .netrun.plugin.v1.WebSocketFlushH\x00R\x0ewebSocketFlush\x12I\n" +
 	"\x0fweb_socket_read\x18\" \x01(\v2\x1f.netrun.plugin.v1.WebSocketReadH\x00R\rwebSocketRead\x12L\n" +
 	"\x10web_socket_close\x18# \x01(\v2 .netrun.plugin.v1.WebSocketCloseH\x00R\x0ewebSocketClose\x12F\n" +
-	"\x0eweb_socket_ack\x18$ \x01(\v2\x1e.netrun.plugin.v1.WebSocketAckH\x00R\fwebSocketAckB\t\n" +
+	"\x0eweb_socket_ack\x18$ \x01(\v2\x1e.netrun.plugin.v1.WebSocketAckH\x00R\fwebSocketAck\x12Y\n" +
+	"\x15stream_upgrade_to_ssl\x18% \x01(\v2$.netrun.plugin.v1.StreamUpgradeToSslH\x00R\x12streamUpgradeToSslB\t\n" +
 	"\acommand\"\xa3\x01\n" +
 	"\rStreamConnect\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x18\n" +
@@ -4667,7 +4844,11 @@ const file_plugin_proto_rawDesc = "" +
 	"\vStreamWrite\x12\x16\n" +
 	"\x06socket\x18\x01 \x01(\x04R\x06socket\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12\x1a\n" +
-	"\bconsumed\x18\x03 \x01(\x04R\bconsumed\"%\n" +
+	"\bconsumed\x18\x03 \x01(\x04R\bconsumed\"\x80\x01\n" +
+	"\x12StreamUpgradeToSsl\x12\x16\n" +
+	"\x06socket\x18\x01 \x01(\x04R\x06socket\x12)\n" +
+	"\x10protection_level\x18\x02 \x01(\x05R\x0fprotectionLevel\x12'\n" +
+	"\x0fvalidation_host\x18\x03 \x01(\tR\x0evalidationHost\"%\n" +
 	"\vStreamFlush\x12\x16\n" +
 	"\x06socket\x18\x01 \x01(\x04R\x06socket\"w\n" +
 	"\fListenerBind\x12\x12\n" +
@@ -4825,7 +5006,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_plugin_proto_goTypes = []any{
 	(SocketKind)(0),                          // 0: netrun.plugin.v1.SocketKind
 	(SocketActivityReason)(0),                // 1: netrun.plugin.v1.SocketActivityReason
@@ -4857,33 +5038,34 @@ var file_plugin_proto_goTypes = []any{
 	(*StreamConnect)(nil),                    // 27: netrun.plugin.v1.StreamConnect
 	(*StreamRead)(nil),                       // 28: netrun.plugin.v1.StreamRead
 	(*StreamWrite)(nil),                      // 29: netrun.plugin.v1.StreamWrite
-	(*StreamFlush)(nil),                      // 30: netrun.plugin.v1.StreamFlush
-	(*ListenerBind)(nil),                     // 31: netrun.plugin.v1.ListenerBind
-	(*DatagramBind)(nil),                     // 32: netrun.plugin.v1.DatagramBind
-	(*DatagramSend)(nil),                     // 33: netrun.plugin.v1.DatagramSend
-	(*Close)(nil),                            // 34: netrun.plugin.v1.Close
-	(*CancelIO)(nil),                         // 35: netrun.plugin.v1.CancelIO
-	(*TransferOwnership)(nil),                // 36: netrun.plugin.v1.TransferOwnership
-	(*Reclaim)(nil),                          // 37: netrun.plugin.v1.Reclaim
-	(*Pong)(nil),                             // 38: netrun.plugin.v1.Pong
-	(*Cancel)(nil),                           // 39: netrun.plugin.v1.Cancel
-	(*Ack)(nil),                              // 40: netrun.plugin.v1.Ack
-	(*ControlChannelCreate)(nil),             // 41: netrun.plugin.v1.ControlChannelCreate
-	(*ControlChannelUsingTransport)(nil),     // 42: netrun.plugin.v1.ControlChannelUsingTransport
-	(*ControlChannelWaitForPushEnabled)(nil), // 43: netrun.plugin.v1.ControlChannelWaitForPushEnabled
-	(*ControlChannelDecreaseKeepAlive)(nil),  // 44: netrun.plugin.v1.ControlChannelDecreaseKeepAlive
-	(*ControlChannelFlushTransport)(nil),     // 45: netrun.plugin.v1.ControlChannelFlushTransport
-	(*ControlChannelClose)(nil),              // 46: netrun.plugin.v1.ControlChannelClose
-	(*WebSocketHeader)(nil),                  // 47: netrun.plugin.v1.WebSocketHeader
-	(*WebSocketConnect)(nil),                 // 48: netrun.plugin.v1.WebSocketConnect
-	(*WebSocketAccept)(nil),                  // 49: netrun.plugin.v1.WebSocketAccept
-	(*WebSocketSend)(nil),                    // 50: netrun.plugin.v1.WebSocketSend
-	(*WebSocketFlush)(nil),                   // 51: netrun.plugin.v1.WebSocketFlush
-	(*WebSocketRead)(nil),                    // 52: netrun.plugin.v1.WebSocketRead
-	(*WebSocketClose)(nil),                   // 53: netrun.plugin.v1.WebSocketClose
-	(*WebSocketAck)(nil),                     // 54: netrun.plugin.v1.WebSocketAck
-	(*WebSocketMessageReceived)(nil),         // 55: netrun.plugin.v1.WebSocketMessageReceived
-	(*WebSocketClosed)(nil),                  // 56: netrun.plugin.v1.WebSocketClosed
+	(*StreamUpgradeToSsl)(nil),               // 30: netrun.plugin.v1.StreamUpgradeToSsl
+	(*StreamFlush)(nil),                      // 31: netrun.plugin.v1.StreamFlush
+	(*ListenerBind)(nil),                     // 32: netrun.plugin.v1.ListenerBind
+	(*DatagramBind)(nil),                     // 33: netrun.plugin.v1.DatagramBind
+	(*DatagramSend)(nil),                     // 34: netrun.plugin.v1.DatagramSend
+	(*Close)(nil),                            // 35: netrun.plugin.v1.Close
+	(*CancelIO)(nil),                         // 36: netrun.plugin.v1.CancelIO
+	(*TransferOwnership)(nil),                // 37: netrun.plugin.v1.TransferOwnership
+	(*Reclaim)(nil),                          // 38: netrun.plugin.v1.Reclaim
+	(*Pong)(nil),                             // 39: netrun.plugin.v1.Pong
+	(*Cancel)(nil),                           // 40: netrun.plugin.v1.Cancel
+	(*Ack)(nil),                              // 41: netrun.plugin.v1.Ack
+	(*ControlChannelCreate)(nil),             // 42: netrun.plugin.v1.ControlChannelCreate
+	(*ControlChannelUsingTransport)(nil),     // 43: netrun.plugin.v1.ControlChannelUsingTransport
+	(*ControlChannelWaitForPushEnabled)(nil), // 44: netrun.plugin.v1.ControlChannelWaitForPushEnabled
+	(*ControlChannelDecreaseKeepAlive)(nil),  // 45: netrun.plugin.v1.ControlChannelDecreaseKeepAlive
+	(*ControlChannelFlushTransport)(nil),     // 46: netrun.plugin.v1.ControlChannelFlushTransport
+	(*ControlChannelClose)(nil),              // 47: netrun.plugin.v1.ControlChannelClose
+	(*WebSocketHeader)(nil),                  // 48: netrun.plugin.v1.WebSocketHeader
+	(*WebSocketConnect)(nil),                 // 49: netrun.plugin.v1.WebSocketConnect
+	(*WebSocketAccept)(nil),                  // 50: netrun.plugin.v1.WebSocketAccept
+	(*WebSocketSend)(nil),                    // 51: netrun.plugin.v1.WebSocketSend
+	(*WebSocketFlush)(nil),                   // 52: netrun.plugin.v1.WebSocketFlush
+	(*WebSocketRead)(nil),                    // 53: netrun.plugin.v1.WebSocketRead
+	(*WebSocketClose)(nil),                   // 54: netrun.plugin.v1.WebSocketClose
+	(*WebSocketAck)(nil),                     // 55: netrun.plugin.v1.WebSocketAck
+	(*WebSocketMessageReceived)(nil),         // 56: netrun.plugin.v1.WebSocketMessageReceived
+	(*WebSocketClosed)(nil),                  // 57: netrun.plugin.v1.WebSocketClosed
 }
 var file_plugin_proto_depIdxs = []int32{
 	10, // 0: netrun.plugin.v1.HostMessage.events:type_name -> netrun.plugin.v1.Event
@@ -4897,8 +5079,8 @@ var file_plugin_proto_depIdxs = []int32{
 	25, // 8: netrun.plugin.v1.Event.protocol_error:type_name -> netrun.plugin.v1.ProtocolError
 	12, // 9: netrun.plugin.v1.Event.socket_activity:type_name -> netrun.plugin.v1.SocketActivity
 	20, // 10: netrun.plugin.v1.Event.control_channel_event:type_name -> netrun.plugin.v1.ControlChannelEvent
-	55, // 11: netrun.plugin.v1.Event.web_socket_message_received:type_name -> netrun.plugin.v1.WebSocketMessageReceived
-	56, // 12: netrun.plugin.v1.Event.web_socket_closed:type_name -> netrun.plugin.v1.WebSocketClosed
+	56, // 11: netrun.plugin.v1.Event.web_socket_message_received:type_name -> netrun.plugin.v1.WebSocketMessageReceived
+	57, // 12: netrun.plugin.v1.Event.web_socket_closed:type_name -> netrun.plugin.v1.WebSocketClosed
 	13, // 13: netrun.plugin.v1.Hello.transferred:type_name -> netrun.plugin.v1.TransferredSocket
 	12, // 14: netrun.plugin.v1.Hello.held:type_name -> netrun.plugin.v1.SocketActivity
 	1,  // 15: netrun.plugin.v1.SocketActivity.reason:type_name -> netrun.plugin.v1.SocketActivityReason
@@ -4918,48 +5100,49 @@ var file_plugin_proto_depIdxs = []int32{
 	27, // 29: netrun.plugin.v1.Command.stream_connect:type_name -> netrun.plugin.v1.StreamConnect
 	28, // 30: netrun.plugin.v1.Command.stream_read:type_name -> netrun.plugin.v1.StreamRead
 	29, // 31: netrun.plugin.v1.Command.stream_write:type_name -> netrun.plugin.v1.StreamWrite
-	30, // 32: netrun.plugin.v1.Command.stream_flush:type_name -> netrun.plugin.v1.StreamFlush
-	31, // 33: netrun.plugin.v1.Command.listener_bind:type_name -> netrun.plugin.v1.ListenerBind
-	32, // 34: netrun.plugin.v1.Command.datagram_bind:type_name -> netrun.plugin.v1.DatagramBind
-	33, // 35: netrun.plugin.v1.Command.datagram_send:type_name -> netrun.plugin.v1.DatagramSend
-	34, // 36: netrun.plugin.v1.Command.close:type_name -> netrun.plugin.v1.Close
-	35, // 37: netrun.plugin.v1.Command.cancel_io:type_name -> netrun.plugin.v1.CancelIO
-	36, // 38: netrun.plugin.v1.Command.transfer_ownership:type_name -> netrun.plugin.v1.TransferOwnership
-	37, // 39: netrun.plugin.v1.Command.reclaim:type_name -> netrun.plugin.v1.Reclaim
-	38, // 40: netrun.plugin.v1.Command.pong:type_name -> netrun.plugin.v1.Pong
-	39, // 41: netrun.plugin.v1.Command.cancel:type_name -> netrun.plugin.v1.Cancel
-	40, // 42: netrun.plugin.v1.Command.ack:type_name -> netrun.plugin.v1.Ack
-	41, // 43: netrun.plugin.v1.Command.control_channel_create:type_name -> netrun.plugin.v1.ControlChannelCreate
-	42, // 44: netrun.plugin.v1.Command.control_channel_using_transport:type_name -> netrun.plugin.v1.ControlChannelUsingTransport
-	43, // 45: netrun.plugin.v1.Command.control_channel_wait_for_push_enabled:type_name -> netrun.plugin.v1.ControlChannelWaitForPushEnabled
-	44, // 46: netrun.plugin.v1.Command.control_channel_decrease_keep_alive:type_name -> netrun.plugin.v1.ControlChannelDecreaseKeepAlive
-	45, // 47: netrun.plugin.v1.Command.control_channel_flush_transport:type_name -> netrun.plugin.v1.ControlChannelFlushTransport
-	46, // 48: netrun.plugin.v1.Command.control_channel_close:type_name -> netrun.plugin.v1.ControlChannelClose
-	48, // 49: netrun.plugin.v1.Command.web_socket_connect:type_name -> netrun.plugin.v1.WebSocketConnect
-	49, // 50: netrun.plugin.v1.Command.web_socket_accept:type_name -> netrun.plugin.v1.WebSocketAccept
-	50, // 51: netrun.plugin.v1.Command.web_socket_send:type_name -> netrun.plugin.v1.WebSocketSend
-	51, // 52: netrun.plugin.v1.Command.web_socket_flush:type_name -> netrun.plugin.v1.WebSocketFlush
-	52, // 53: netrun.plugin.v1.Command.web_socket_read:type_name -> netrun.plugin.v1.WebSocketRead
-	53, // 54: netrun.plugin.v1.Command.web_socket_close:type_name -> netrun.plugin.v1.WebSocketClose
-	54, // 55: netrun.plugin.v1.Command.web_socket_ack:type_name -> netrun.plugin.v1.WebSocketAck
-	9,  // 56: netrun.plugin.v1.StreamConnect.control:type_name -> netrun.plugin.v1.StreamControl
-	9,  // 57: netrun.plugin.v1.ListenerBind.control:type_name -> netrun.plugin.v1.StreamControl
-	0,  // 58: netrun.plugin.v1.WebSocketConnect.kind:type_name -> netrun.plugin.v1.SocketKind
-	47, // 59: netrun.plugin.v1.WebSocketConnect.request_headers:type_name -> netrun.plugin.v1.WebSocketHeader
-	3,  // 60: netrun.plugin.v1.WebSocketConnect.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
-	0,  // 61: netrun.plugin.v1.WebSocketAccept.kind:type_name -> netrun.plugin.v1.SocketKind
-	3,  // 62: netrun.plugin.v1.WebSocketAccept.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
-	3,  // 63: netrun.plugin.v1.WebSocketSend.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
-	4,  // 64: netrun.plugin.v1.WebSocketSend.frame:type_name -> netrun.plugin.v1.WebSocketFrame
-	3,  // 65: netrun.plugin.v1.WebSocketMessageReceived.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
-	7,  // 66: netrun.plugin.v1.WebSocketClosed.error:type_name -> netrun.plugin.v1.Error
-	5,  // 67: netrun.plugin.v1.Plugin.Session:input_type -> netrun.plugin.v1.HostMessage
-	6,  // 68: netrun.plugin.v1.Plugin.Session:output_type -> netrun.plugin.v1.PluginMessage
-	68, // [68:69] is the sub-list for method output_type
-	67, // [67:68] is the sub-list for method input_type
-	67, // [67:67] is the sub-list for extension type_name
-	67, // [67:67] is the sub-list for extension extendee
-	0,  // [0:67] is the sub-list for field type_name
+	31, // 32: netrun.plugin.v1.Command.stream_flush:type_name -> netrun.plugin.v1.StreamFlush
+	32, // 33: netrun.plugin.v1.Command.listener_bind:type_name -> netrun.plugin.v1.ListenerBind
+	33, // 34: netrun.plugin.v1.Command.datagram_bind:type_name -> netrun.plugin.v1.DatagramBind
+	34, // 35: netrun.plugin.v1.Command.datagram_send:type_name -> netrun.plugin.v1.DatagramSend
+	35, // 36: netrun.plugin.v1.Command.close:type_name -> netrun.plugin.v1.Close
+	36, // 37: netrun.plugin.v1.Command.cancel_io:type_name -> netrun.plugin.v1.CancelIO
+	37, // 38: netrun.plugin.v1.Command.transfer_ownership:type_name -> netrun.plugin.v1.TransferOwnership
+	38, // 39: netrun.plugin.v1.Command.reclaim:type_name -> netrun.plugin.v1.Reclaim
+	39, // 40: netrun.plugin.v1.Command.pong:type_name -> netrun.plugin.v1.Pong
+	40, // 41: netrun.plugin.v1.Command.cancel:type_name -> netrun.plugin.v1.Cancel
+	41, // 42: netrun.plugin.v1.Command.ack:type_name -> netrun.plugin.v1.Ack
+	42, // 43: netrun.plugin.v1.Command.control_channel_create:type_name -> netrun.plugin.v1.ControlChannelCreate
+	43, // 44: netrun.plugin.v1.Command.control_channel_using_transport:type_name -> netrun.plugin.v1.ControlChannelUsingTransport
+	44, // 45: netrun.plugin.v1.Command.control_channel_wait_for_push_enabled:type_name -> netrun.plugin.v1.ControlChannelWaitForPushEnabled
+	45, // 46: netrun.plugin.v1.Command.control_channel_decrease_keep_alive:type_name -> netrun.plugin.v1.ControlChannelDecreaseKeepAlive
+	46, // 47: netrun.plugin.v1.Command.control_channel_flush_transport:type_name -> netrun.plugin.v1.ControlChannelFlushTransport
+	47, // 48: netrun.plugin.v1.Command.control_channel_close:type_name -> netrun.plugin.v1.ControlChannelClose
+	49, // 49: netrun.plugin.v1.Command.web_socket_connect:type_name -> netrun.plugin.v1.WebSocketConnect
+	50, // 50: netrun.plugin.v1.Command.web_socket_accept:type_name -> netrun.plugin.v1.WebSocketAccept
+	51, // 51: netrun.plugin.v1.Command.web_socket_send:type_name -> netrun.plugin.v1.WebSocketSend
+	52, // 52: netrun.plugin.v1.Command.web_socket_flush:type_name -> netrun.plugin.v1.WebSocketFlush
+	53, // 53: netrun.plugin.v1.Command.web_socket_read:type_name -> netrun.plugin.v1.WebSocketRead
+	54, // 54: netrun.plugin.v1.Command.web_socket_close:type_name -> netrun.plugin.v1.WebSocketClose
+	55, // 55: netrun.plugin.v1.Command.web_socket_ack:type_name -> netrun.plugin.v1.WebSocketAck
+	30, // 56: netrun.plugin.v1.Command.stream_upgrade_to_ssl:type_name -> netrun.plugin.v1.StreamUpgradeToSsl
+	9,  // 57: netrun.plugin.v1.StreamConnect.control:type_name -> netrun.plugin.v1.StreamControl
+	9,  // 58: netrun.plugin.v1.ListenerBind.control:type_name -> netrun.plugin.v1.StreamControl
+	0,  // 59: netrun.plugin.v1.WebSocketConnect.kind:type_name -> netrun.plugin.v1.SocketKind
+	48, // 60: netrun.plugin.v1.WebSocketConnect.request_headers:type_name -> netrun.plugin.v1.WebSocketHeader
+	3,  // 61: netrun.plugin.v1.WebSocketConnect.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
+	0,  // 62: netrun.plugin.v1.WebSocketAccept.kind:type_name -> netrun.plugin.v1.SocketKind
+	3,  // 63: netrun.plugin.v1.WebSocketAccept.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
+	3,  // 64: netrun.plugin.v1.WebSocketSend.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
+	4,  // 65: netrun.plugin.v1.WebSocketSend.frame:type_name -> netrun.plugin.v1.WebSocketFrame
+	3,  // 66: netrun.plugin.v1.WebSocketMessageReceived.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
+	7,  // 67: netrun.plugin.v1.WebSocketClosed.error:type_name -> netrun.plugin.v1.Error
+	5,  // 68: netrun.plugin.v1.Plugin.Session:input_type -> netrun.plugin.v1.HostMessage
+	6,  // 69: netrun.plugin.v1.Plugin.Session:output_type -> netrun.plugin.v1.PluginMessage
+	69, // [69:70] is the sub-list for method output_type
+	68, // [68:69] is the sub-list for method input_type
+	68, // [68:68] is the sub-list for extension type_name
+	68, // [68:68] is the sub-list for extension extendee
+	0,  // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -5018,16 +5201,17 @@ func file_plugin_proto_init() {
 		(*Command_WebSocketRead)(nil),
 		(*Command_WebSocketClose)(nil),
 		(*Command_WebSocketAck)(nil),
+		(*Command_StreamUpgradeToSsl)(nil),
 	}
-	file_plugin_proto_msgTypes[43].OneofWrappers = []any{}
-	file_plugin_proto_msgTypes[45].OneofWrappers = []any{}
+	file_plugin_proto_msgTypes[44].OneofWrappers = []any{}
+	file_plugin_proto_msgTypes[46].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   52,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -111,7 +111,7 @@ func (d *driver) await(ops ...uint64) {
 				c := e.Completion
 				switch r := c.Result.(type) {
 				case *pluginv1.Completion_Error:
-					d.results[c.Op] = fmt.Sprintf("error 0x%08X %s", r.Error.Hresult, r.Error.Message)
+					d.results[c.Op] = fmt.Sprintf("error 0x%08X %s: %s", r.Error.Hresult, r.Error.Op, r.Error.Message)
 				case *pluginv1.Completion_Created:
 					d.results[c.Op] = "created"
 					d.created[c.Op] = r.Created.Socket
@@ -179,6 +179,22 @@ func (s *server) Session(stream grpc.BidiStreamingServer[pluginv1.HostMessage, p
 	d.send(&pluginv1.Command{Op: 7, Command: &pluginv1.Command_StreamConnect{StreamConnect: &pluginv1.StreamConnect{Host: "127.0.0.1", Service: port}}})
 	d.await(7)
 	conn := d.created[7]
+	// Phase 2b: TLS commands and options with bad arguments.
+	upgrade := func(op, socket uint64, level int32, host string) *pluginv1.Command {
+		return &pluginv1.Command{Op: op, Command: &pluginv1.Command_StreamUpgradeToSsl{StreamUpgradeToSsl: &pluginv1.StreamUpgradeToSsl{
+			Socket: socket, ProtectionLevel: level, ValidationHost: host}}}
+	}
+	minLevel := int32(8)
+	d.send(
+		upgrade(13, listener, 8, "localhost"),
+		upgrade(14, conn, 8, ""),
+		&pluginv1.Command{Op: 15, Command: &pluginv1.Command_StreamConnect{StreamConnect: &pluginv1.StreamConnect{Host: "127.0.0.1", Service: port,
+			Control: &pluginv1.StreamControl{IgnorableServerCertificateErrors: []int32{1, 2}}}}},
+		&pluginv1.Command{Op: 16, Command: &pluginv1.Command_ListenerBind{ListenerBind: &pluginv1.ListenerBind{Host: "127.0.0.1", Service: "0",
+			Control: &pluginv1.StreamControl{MinProtectionLevel: &minLevel}}}},
+		upgrade(17, conn, 0, "localhost"),
+	)
+	d.await(13, 14, 15, 16, 17)
 	// Phase 3: oversized payload, zero count, a read in flight and its op
 	// id reused, a close, then a read after the close.
 	d.send(
