@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strconv"
@@ -517,11 +518,25 @@ func (i *instance) listenerBind(ctx context.Context, o *op, c *pluginv1.Listener
 		i.finish(o, errorResult(err))
 		return
 	}
+	level := sockets.SocketProtectionLevel(c.ProtectionLevel)
+	if len(c.ServerCertificatePem) > 0 || len(c.ServerKeyPem) > 0 {
+		cert, err := tls.X509KeyPair(c.ServerCertificatePem, c.ServerKeyPem)
+		if err == nil {
+			err = l.Control().SetServerCertificate(&cert)
+		} else {
+			err = socketerror.InvalidArg("StreamSocketListenerControl.ServerCertificate", "server_certificate_pem", "%v", err)
+		}
+		if err != nil {
+			l.Close()
+			i.finish(o, errorResult(err))
+			return
+		}
+	}
 	i.bindSocket(ctx, o, "StreamSocketListener.Bind", c.Host, func(host *networking.HostName) error {
 		if host == nil {
-			return l.BindServiceName(ctx, c.Service, sockets.PlainSocket)
+			return l.BindServiceName(ctx, c.Service, level)
 		}
-		return l.BindEndpoint(ctx, host, c.Service)
+		return l.BindEndpointTLS(ctx, host, c.Service, level)
 	}, &hsocket{kind: pluginv1.SocketKind_SOCKET_KIND_STREAM_SOCKET_LISTENER, listener: l})
 }
 

@@ -1,7 +1,9 @@
 package host_test
 
 import (
+	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 
 	pluginhost "github.com/netrun/netrun/bindings/plugin/host"
@@ -26,5 +28,29 @@ func TestPluginTLS(t *testing.T) {
 	r, rec := newRunner(t, pluginhost.Options{})
 	startPluginEnv(t, r, "tls", &sockets.Env{Guard: isolation.Capabilities(isolation.Loopback), RootCAs: ca.Pool},
 		bins.tls, strconv.Itoa(good.Port), strconv.Itoa(bad.Port))
-	wantChecks(t, rec, 18)
+	wantChecks(t, rec, 25)
+}
+
+// TestPluginTLSListener: a plugin's listener bound at Tls12 with a
+// certificate it loads serves `openssl s_client`, which verifies the
+// certificate against its CA and gets its bytes echoed; a listener with
+// no certificate fails naming it.
+func TestPluginTLSListener(t *testing.T) {
+	ca := testpeer.NewCA(t, "netrun plugin test CA")
+	leaf := ca.Issue(t, testpeer.LeafOptions{})
+	r, rec := newRunner(t, pluginhost.Options{})
+	startPlugin(t, r, "tlsserve", isolation.Capabilities(isolation.Loopback), bins.tls, "serve", leaf.ChainFile, leaf.KeyFile)
+	if a := rec.logged("no certificate", nil); !strings.Contains(fmt.Sprint(a["err"]), "ServerCertificate") {
+		t.Errorf("a TLS bind without a certificate: %v, want an error naming ServerCertificate", a["err"])
+	}
+	port := rec.logged("listening", nil)["port"]
+	c := testpeer.StartTLSClient(t, testpeer.TLSClientOptions{Addr: fmt.Sprintf("127.0.0.1:%v", port),
+		ServerName: "localhost", CAFile: ca.CertFile, Version: "tls1_2"})
+	c.WaitOutput(t, "Verification: OK")
+	c.Write(t, "hello from openssl\n")
+	c.WaitOutput(t, "hello from openssl")
+	if !strings.Contains(c.Output(), "Protocol version: TLSv1.2") {
+		t.Errorf("s_client says\n%s\nwant TLSv1.2", c.Output())
+	}
+	c.Close()
 }

@@ -2,6 +2,9 @@ package sdk
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"sync"
 	"sync/atomic"
 
@@ -28,7 +31,7 @@ type ConnectionReceivedEventArgs struct {
 type StreamSocketListener struct {
 	// immutable after construction
 	h                  *Host
-	ctl                StreamSocketControl
+	ctl                StreamSocketListenerControl
 	connectionReceived event.Event[*ConnectionReceivedEventArgs]
 	q                  *eventQueue[*pluginv1.ConnectionReceived, *ConnectionReceivedEventArgs]
 
@@ -59,7 +62,72 @@ func (l *StreamSocketListener) ConnectionReceived() *event.Event[*ConnectionRece
 
 // Control returns the options applied to every accepted socket; set them
 // before binding.
-func (l *StreamSocketListener) Control() *StreamSocketControl { return &l.ctl }
+func (l *StreamSocketListener) Control() *StreamSocketListenerControl { return &l.ctl }
+
+// StreamSocketListenerControl is the runtime's
+// sockets.StreamSocketListenerControl as the protocol carries it: the
+// options travel with the bind, so set them before it; the host applies
+// them with the runtime's setters, whose errors the bind returns.
+type StreamSocketListenerControl struct {
+	mu        sync.Mutex // guards the fields below
+	noDelay   *bool
+	keepAlive *bool
+	certPEM   []byte
+	keyPEM    []byte
+}
+
+// SetNoDelay sets TCP_NODELAY on accepted sockets (default true).
+func (c *StreamSocketListenerControl) SetNoDelay(v bool) { c.mu.Lock(); c.noDelay = &v; c.mu.Unlock() }
+
+// SetKeepAlive sets SO_KEEPALIVE on accepted sockets (default false).
+func (c *StreamSocketListenerControl) SetKeepAlive(v bool) { c.mu.Lock(); c.keepAlive = &v; c.mu.Unlock() }
+
+// SetServerCertificate sets the certificate chain and private key a
+// listener bound with a TLS protection level serves (a netrun extension,
+// as in the runtime). They are sent to the host as PEM with the bind.
+func (c *StreamSocketListenerControl) SetServerCertificate(cert *tls.Certificate) error {
+	const op = "StreamSocketListenerControl.ServerCertificate"
+	if cert == nil || len(cert.Certificate) == 0 || cert.PrivateKey == nil {
+		return socketerror.InvalidArg(op, "cert", "must hold a certificate and its private key")
+	}
+	key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		return socketerror.InvalidArg(op, "cert", "the private key: %v", err)
+	}
+	var chain []byte
+	for _, der := range cert.Certificate {
+		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	c.mu.Lock()
+	c.certPEM, c.keyPEM = chain, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key})
+	c.mu.Unlock()
+	return nil
+}
+
+// LoadServerCertificate reads a PEM certificate chain and its key from
+// the plugin's files and sets them as the server certificate.
+func (c *StreamSocketListenerControl) LoadServerCertificate(certFile, keyFile string) error {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return socketerror.InvalidArg("StreamSocketListenerControl.LoadServerCertificate", "certFile", "%v", err)
+	}
+	return c.SetServerCertificate(&cert)
+}
+
+func (c *StreamSocketListenerControl) proto() *pluginv1.StreamControl {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.noDelay == nil && c.keepAlive == nil {
+		return nil
+	}
+	return &pluginv1.StreamControl{NoDelay: c.noDelay, KeepAlive: c.keepAlive}
+}
+
+func (c *StreamSocketListenerControl) certificate() (certPEM, keyPEM []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.certPEM, c.keyPEM
+}
 
 // Information returns the bound port.
 func (l *StreamSocketListener) Information() *SocketInformation {
@@ -76,27 +144,28 @@ func (l *StreamSocketListener) ID() uint64 {
 }
 
 // BindServiceName listens on service on every local address; "" or "0"
-// picks a port, which Information().LocalPort() reports. Only PlainSocket
-// is supported over the protocol.
+// picks a port, which Information().LocalPort() reports. A TLS level
+// serves TLS with Control's server certificate (a netrun extension).
 func (l *StreamSocketListener) BindServiceName(ctx context.Context, service string, level sockets.SocketProtectionLevel) error {
-	const op = "StreamSocketListener.BindServiceName"
-	if level != sockets.PlainSocket {
-		return socketerror.InvalidArg(op, "protectionLevel", "plugins' listeners serve PlainSocket only")
-	}
-	return l.bind(ctx, op, "", service)
+	return l.bind(ctx, "StreamSocketListener.BindServiceName", "", service, level)
 }
 
 // BindEndpoint listens on service at host's addresses only.
 func (l *StreamSocketListener) BindEndpoint(ctx context.Context, host *networking.HostName, service string) error {
-	const op = "StreamSocketListener.BindEndpoint"
+	return l.BindEndpointTLS(ctx, host, service, sockets.PlainSocket)
+}
+
+// BindEndpointTLS is BindEndpoint serving TLS at level with Control's
+// server certificate, a netrun extension.
+func (l *StreamSocketListener) BindEndpointTLS(ctx context.Context, host *networking.HostName, service string, level sockets.SocketProtectionLevel) error {
 	name := ""
 	if host != nil {
 		name = host.RawName()
 	}
-	return l.bind(ctx, op, name, service)
+	return l.bind(ctx, "StreamSocketListener.BindEndpoint", name, service, level)
 }
 
-func (l *StreamSocketListener) bind(ctx context.Context, op, host, service string) error {
+func (l *StreamSocketListener) bind(ctx context.Context, op, host, service string, level sockets.SocketProtectionLevel) error {
 	l.mu.Lock()
 	switch {
 	case l.closed:
@@ -108,9 +177,11 @@ func (l *StreamSocketListener) bind(ctx context.Context, op, host, service strin
 	}
 	l.binding = true
 	ctl := l.ctl.proto()
+	certPEM, keyPEM := l.ctl.certificate()
 	l.mu.Unlock()
 	res, err := l.h.s.do(ctx, op, &pluginv1.Command{Command: &pluginv1.Command_ListenerBind{ListenerBind: &pluginv1.ListenerBind{
-		Host: host, Service: service, Control: ctl}}}, l)
+		Host: host, Service: service, Control: ctl, ProtectionLevel: int32(level),
+		ServerCertificatePem: certPEM, ServerKeyPem: keyPEM}}}, l)
 	l.mu.Lock()
 	l.binding = false
 	closed := l.closed

@@ -2930,13 +2930,24 @@ func (x *StreamFlush) GetSocket() uint64 {
 // BindEndpointAsync(host, service), or BindServiceNameAsync(service) when
 // host is empty. Completes with SocketCreated (info.local_port is the
 // port). Connections are then raised as ConnectionReceived.
+//
+// With a protection_level other than 0 the listener serves TLS at that
+// level (a netrun extension, as StreamSocketListenerControl's
+// ServerCertificate): the accepted sockets are TLS connections, their
+// handshake done by the host. server_certificate_pem (the certificate
+// chain, leaf first) and server_key_pem (its private key) are then
+// required; a pair that does not parse or match is E_INVALIDARG naming
+// ServerCertificate.
 type ListenerBind struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
-	Service       string                 `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
-	Control       *StreamControl         `protobuf:"bytes,3,opt,name=control,proto3" json:"control,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	Host                 string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	Service              string                 `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
+	Control              *StreamControl         `protobuf:"bytes,3,opt,name=control,proto3" json:"control,omitempty"`
+	ProtectionLevel      int32                  `protobuf:"varint,4,opt,name=protection_level,json=protectionLevel,proto3" json:"protection_level,omitempty"`
+	ServerCertificatePem []byte                 `protobuf:"bytes,5,opt,name=server_certificate_pem,json=serverCertificatePem,proto3" json:"server_certificate_pem,omitempty"`
+	ServerKeyPem         []byte                 `protobuf:"bytes,6,opt,name=server_key_pem,json=serverKeyPem,proto3" json:"server_key_pem,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *ListenerBind) Reset() {
@@ -2986,6 +2997,27 @@ func (x *ListenerBind) GetService() string {
 func (x *ListenerBind) GetControl() *StreamControl {
 	if x != nil {
 		return x.Control
+	}
+	return nil
+}
+
+func (x *ListenerBind) GetProtectionLevel() int32 {
+	if x != nil {
+		return x.ProtectionLevel
+	}
+	return 0
+}
+
+func (x *ListenerBind) GetServerCertificatePem() []byte {
+	if x != nil {
+		return x.ServerCertificatePem
+	}
+	return nil
+}
+
+func (x *ListenerBind) GetServerKeyPem() []byte {
+	if x != nil {
+		return x.ServerKeyPem
 	}
 	return nil
 }
@@ -4850,11 +4882,14 @@ const file_plugin_proto_rawDesc = "" +
 	"\x10protection_level\x18\x02 \x01(\x05R\x0fprotectionLevel\x12'\n" +
 	"\x0fvalidation_host\x18\x03 \x01(\tR\x0evalidationHost\"%\n" +
 	"\vStreamFlush\x12\x16\n" +
-	"\x06socket\x18\x01 \x01(\x04R\x06socket\"w\n" +
+	"\x06socket\x18\x01 \x01(\x04R\x06socket\"\xfe\x01\n" +
 	"\fListenerBind\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x18\n" +
 	"\aservice\x18\x02 \x01(\tR\aservice\x129\n" +
-	"\acontrol\x18\x03 \x01(\v2\x1f.netrun.plugin.v1.StreamControlR\acontrol\"<\n" +
+	"\acontrol\x18\x03 \x01(\v2\x1f.netrun.plugin.v1.StreamControlR\acontrol\x12)\n" +
+	"\x10protection_level\x18\x04 \x01(\x05R\x0fprotectionLevel\x124\n" +
+	"\x16server_certificate_pem\x18\x05 \x01(\fR\x14serverCertificatePem\x12$\n" +
+	"\x0eserver_key_pem\x18\x06 \x01(\fR\fserverKeyPem\"<\n" +
 	"\fDatagramBind\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x18\n" +
 	"\aservice\x18\x02 \x01(\tR\aservice\"h\n" +

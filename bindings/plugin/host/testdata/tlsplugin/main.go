@@ -3,6 +3,10 @@
 // arguments are the ports, on 127.0.0.1, of a server whose certificate
 // the host trusts and of one whose CA it does not. It logs one record per
 // check ("check", with name, ok and detail), then "checks done".
+//
+// With the arguments "serve CERT KEY" it is a TLS echo server instead: a
+// listener on 127.0.0.1 at Tls12 with that certificate, which logs
+// "listening" with its port and echoes what each connection sends.
 package main
 
 import (
@@ -32,8 +36,11 @@ func run(ctx context.Context, h *sdk.Host) error {
 		}
 		log.Info("check", "name", name, "ok", true)
 	}
+	if len(os.Args) == 4 && os.Args[1] == "serve" {
+		return serve(ctx, h, os.Args[2], os.Args[3])
+	}
 	if len(os.Args) != 3 {
-		return fmt.Errorf("usage: tlsplugin GOOD_PORT BAD_PORT")
+		return fmt.Errorf("usage: tlsplugin GOOD_PORT BAD_PORT | tlsplugin serve CERT KEY")
 	}
 	good, bad := os.Args[1], os.Args[2]
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
@@ -108,6 +115,30 @@ func run(ctx context.Context, h *sdk.Host) error {
 	check("ignored: Control after Connect is E_ILLEGAL_METHOD_CALL", wantHResult(err, socketerror.EIllegalMethodCall))
 	ig.Close()
 
+	// TLS from the start: a trusted server; an untrusted one, then the
+	// retry on the same socket with the errors Information reported.
+	t := h.NewStreamSocket()
+	err = t.Connect(ctx, local, good, sockets.Tls12)
+	check("tls connect", err)
+	if err == nil && t.Information().ProtectionLevel() != sockets.Tls12 {
+		err = fmt.Errorf("ProtectionLevel %s, want Tls12", t.Information().ProtectionLevel())
+	}
+	check("tls connect: Information.ProtectionLevel", err)
+	check("tls connect: a line both ways", lineEcho(ctx, t, "hello tls"))
+	t.Close()
+	r := h.NewStreamSocket()
+	err = r.Connect(ctx, local, bad, sockets.Tls12)
+	check("tls connect: untrusted root", wantStatus(err, socketerror.CertificateUntrustedRoot))
+	if in := r.Information(); in.ServerCertificateErrorSeverity() == sockets.SeverityIgnorable {
+		err = r.Control().SetIgnorableServerCertificateErrors(in.ServerCertificateErrors())
+	} else {
+		err = fmt.Errorf("severity %s after an untrusted root, want Ignorable", in.ServerCertificateErrorSeverity())
+	}
+	check("tls connect: the retry's ignorable errors", err)
+	check("tls connect: retry on the same socket", r.Connect(ctx, local, bad, sockets.Tls12))
+	check("tls connect: retry: a line both ways", lineEcho(ctx, r, "hello retry"))
+	r.Close()
+
 	// Bad arguments name themselves.
 	err = h.NewStreamSocket().Control().SetIgnorableServerCertificateErrors([]sockets.ChainValidationResult{sockets.Revoked})
 	check("a fatal error cannot be ignored", wantNamed(err, socketerror.EInvalidArg, "IgnorableServerCertificateErrors"))
@@ -119,6 +150,50 @@ func run(ctx context.Context, h *sdk.Host) error {
 
 	log.Info("checks done")
 	<-ctx.Done()
+	return nil
+}
+
+// serve runs a TLS echo listener with the certificate in certFile and
+// keyFile until ctx ends.
+func serve(ctx context.Context, h *sdk.Host, certFile, keyFile string) error {
+	l := h.NewStreamSocketListener()
+	defer l.Close()
+	if err := l.Control().LoadServerCertificate(certFile, keyFile); err != nil {
+		return err
+	}
+	l.ConnectionReceived().Add(func(a *sdk.ConnectionReceivedEventArgs) {
+		go func() {
+			s := a.Socket
+			defer s.Close()
+			buf := make([]byte, 4096)
+			for {
+				n, err := s.InputStream().Read(ctx, buf, sockets.Partial)
+				if err != nil {
+					return
+				}
+				if _, err := s.OutputStream().Write(ctx, buf[:n]); err != nil {
+					return
+				}
+			}
+		}()
+	})
+	local, _ := networking.NewHostName("127.0.0.1")
+	// A listener without a certificate cannot serve TLS.
+	err := h.NewStreamSocketListener().BindEndpointTLS(ctx, local, "0", sockets.Tls12)
+	h.Logger().Info("no certificate", "err", fmt.Sprint(err))
+	if err := l.BindEndpointTLS(ctx, local, "0", sockets.Tls12); err != nil {
+		return err
+	}
+	h.Logger().Info("listening", "port", l.Information().LocalPort())
+	<-ctx.Done()
+	return nil
+}
+
+// wantStatus checks that err carries status.
+func wantStatus(err error, status socketerror.Status) error {
+	if socketerror.GetStatus(err) != status {
+		return fmt.Errorf("got %v, want %s", err, status)
+	}
 	return nil
 }
 
