@@ -99,6 +99,10 @@ func (i *instance) handle(c *pluginv1.Command) {
 		i.datagramBind(ctx, o, cmd.DatagramBind)
 	case *pluginv1.Command_DatagramSend:
 		i.datagramSend(ctx, o, cmd.DatagramSend)
+	case *pluginv1.Command_DatagramConnect:
+		i.datagramConnect(ctx, o, cmd.DatagramConnect)
+	case *pluginv1.Command_DatagramJoinMulticastGroup:
+		i.datagramJoin(o, cmd.DatagramJoinMulticastGroup)
 	case *pluginv1.Command_Close:
 		i.closeSocket(o, cmd.Close.Socket)
 	case *pluginv1.Command_CancelIo:
@@ -636,6 +640,27 @@ func (i *instance) datagramSend(ctx context.Context, o *op, c *pluginv1.Datagram
 		i.finish(o, invalid(opName, "a payload of %d bytes is over max_payload, %d bytes", len(c.Data), i.sv.r.opts.MaxPayload))
 		return
 	}
+	if c.Host == "" && c.Service == "" {
+		// OutputStream: the connected socket's remote.
+		out := hs.dgram.OutputStream()
+		if n, all, err := out.TryWrite(c.Data); err != nil || all {
+			if err != nil {
+				i.finish(o, errorResult(err))
+			} else {
+				i.finish(o, writtenResult(n))
+			}
+			return
+		}
+		i.sv.goFunc(func() {
+			n, err := out.Write(ctx, c.Data)
+			if err != nil {
+				i.finish(o, errorResult(err))
+				return
+			}
+			i.finish(o, writtenResult(n))
+		})
+		return
+	}
 	send := func() {
 		out, err := hs.output(ctx, c.Host, c.Service)
 		if err != nil {
@@ -663,6 +688,56 @@ func (i *instance) datagramSend(ctx context.Context, o *op, c *pluginv1.Datagram
 		}
 	}
 	i.sv.goFunc(send)
+}
+
+// datagramConnect connects a datagram socket of the instance, or makes
+// and connects a new one (socket 0).
+func (i *instance) datagramConnect(ctx context.Context, o *op, c *pluginv1.DatagramConnect) {
+	const opName = "DatagramSocket.Connect"
+	host, err := hostName(opName, c.Host)
+	if err != nil {
+		i.finish(o, errorResult(err))
+		return
+	}
+	if c.Socket == 0 {
+		d := i.sv.env.NewDatagramSocket()
+		i.bindSocket(ctx, o, opName, "", func(*networking.HostName) error {
+			return d.Connect(ctx, host, c.Service)
+		}, &hsocket{kind: pluginv1.SocketKind_SOCKET_KIND_DATAGRAM_SOCKET, dgram: d})
+		return
+	}
+	hs, bad := i.lookup(opName, c.Socket, pluginv1.SocketKind_SOCKET_KIND_DATAGRAM_SOCKET)
+	if bad != nil {
+		i.finish(o, bad)
+		return
+	}
+	i.sv.goFunc(func() {
+		if err := hs.dgram.Connect(ctx, host, c.Service); err != nil {
+			i.finish(o, errorResult(err))
+			return
+		}
+		i.finish(o, createdResult(hs))
+	})
+}
+
+// datagramJoin joins a bound datagram socket to a multicast group.
+func (i *instance) datagramJoin(o *op, c *pluginv1.DatagramJoinMulticastGroup) {
+	const opName = "DatagramSocket.JoinMulticastGroup"
+	hs, bad := i.lookup(opName, c.Socket, pluginv1.SocketKind_SOCKET_KIND_DATAGRAM_SOCKET)
+	if bad != nil {
+		i.finish(o, bad)
+		return
+	}
+	host, err := networking.NewHostName(c.Host)
+	if err != nil {
+		i.finish(o, errorResult(socketerror.InvalidArg(opName, "host", "%q: %v", c.Host, err)))
+		return
+	}
+	if err := hs.dgram.JoinMulticastGroup(host); err != nil {
+		i.finish(o, errorResult(err))
+		return
+	}
+	i.finish(o, doneResult())
 }
 
 func (i *instance) closeSocket(o *op, id uint64) {

@@ -29,7 +29,7 @@ import (
 const waitTimeout = 30 * time.Second
 
 // bins are the plugin binaries TestMain builds; set once, before any test.
-var bins struct{ echo, raw, sdkcheck, broker, cct, ws, tls string }
+var bins struct{ echo, raw, sdkcheck, broker, cct, ws, tls, udp string }
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -50,9 +50,11 @@ func TestMain(m *testing.M) {
 	bins.cct = filepath.Join(dir, "cctplugin")
 	bins.ws = filepath.Join(dir, "wsplugin")
 	bins.tls = filepath.Join(dir, "tlsplugin")
+	bins.udp = filepath.Join(dir, "udpplugin")
 	for out, pkg := range map[string]string{bins.echo: "../../../plugins/echo/cmd/netrun-echo", bins.raw: "./testdata/rawplugin",
 		bins.sdkcheck: "./testdata/sdkcheck", bins.broker: "./testdata/brokerplugin",
-		bins.cct: "./testdata/cctplugin", bins.ws: "./testdata/wsplugin", bins.tls: "./testdata/tlsplugin"} {
+		bins.cct: "./testdata/cctplugin", bins.ws: "./testdata/wsplugin", bins.tls: "./testdata/tlsplugin",
+		bins.udp: "./testdata/udpplugin"} {
 		if b, err := exec.Command("go", append(build, "-o", out, pkg)...).CombinedOutput(); err != nil {
 			os.RemoveAll(dir)
 			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, b)

@@ -110,7 +110,8 @@ func (hs *hsocket) info() *pluginv1.SocketInfo {
 		return info
 	case hs.dgram != nil:
 		in := hs.dgram.Information()
-		return &pluginv1.SocketInfo{LocalAddress: hostString(in.LocalAddress()), LocalPort: in.LocalPort()}
+		return &pluginv1.SocketInfo{LocalAddress: hostString(in.LocalAddress()), LocalPort: in.LocalPort(),
+			RemoteAddress: hostString(in.RemoteAddress()), RemotePort: in.RemotePort()}
 	case hs.ws != nil:
 		return hs.ws.info()
 	}

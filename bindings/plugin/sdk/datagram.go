@@ -68,7 +68,8 @@ func (d *DatagramSocket) MessageReceived() *event.Event[*DatagramSocketMessageRe
 	return &d.messageReceived
 }
 
-// Information returns the bound address and port.
+// Information returns the bound address and port, and after Connect the
+// remote's.
 func (d *DatagramSocket) Information() *SocketInformation {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -129,6 +130,68 @@ func (d *DatagramSocket) setBound(id uint64, info *pluginv1.SocketInfo) {
 	d.h.track(d)
 }
 
+// Connect connects the socket to service on host, binding it to an
+// ephemeral port first if it is not bound, as sockets.DatagramSocket's
+// Connect does: afterwards only datagrams from that address and port
+// raise MessageReceived, and OutputStream sends to it. A socket connects
+// once.
+func (d *DatagramSocket) Connect(ctx context.Context, host *networking.HostName, service string) error {
+	const op = "DatagramSocket.Connect"
+	if host == nil {
+		return socketerror.InvalidArg(op, "remoteHostName", "must not be nil")
+	}
+	if service == "" {
+		return socketerror.InvalidArg(op, "remoteServiceName", "must not be empty")
+	}
+	d.bindOnce.Lock()
+	defer d.bindOnce.Unlock()
+	d.mu.Lock()
+	id, closed := d.id, d.closed
+	d.mu.Unlock()
+	if closed {
+		return socketerror.Closed(op)
+	}
+	var sk sink
+	if id == 0 {
+		sk = d // a new socket: its datagrams come to d
+	}
+	res, err := d.h.s.do(ctx, op, &pluginv1.Command{Command: &pluginv1.Command_DatagramConnect{DatagramConnect: &pluginv1.DatagramConnect{
+		Socket: id, Host: host.RawName(), Service: service}}}, sk)
+	if err != nil {
+		return err
+	}
+	if id == 0 {
+		d.setBound(res.GetCreated().Socket, res.GetCreated().Info)
+		return nil
+	}
+	d.mu.Lock()
+	d.info = res.GetCreated().Info
+	d.mu.Unlock()
+	return nil
+}
+
+// OutputStream returns the stream that sends to the remote Connect
+// connected the socket to; its writes fail until then.
+func (d *DatagramSocket) OutputStream() *DatagramOutputStream { return &DatagramOutputStream{d: d} }
+
+// JoinMulticastGroup joins the bound socket to the multicast group host
+// (an IP address; an IPv6 one may name its interface as a zone), as
+// sockets.DatagramSocket's does: datagrams sent to the group on the
+// socket's port then raise MessageReceived.
+func (d *DatagramSocket) JoinMulticastGroup(host *networking.HostName) error {
+	const op = "DatagramSocket.JoinMulticastGroup"
+	if host == nil {
+		return socketerror.InvalidArg(op, "host", "must not be nil")
+	}
+	id := d.ID()
+	if id == 0 {
+		return socketerror.IllegalCall(op, "the socket must be bound before it joins a group")
+	}
+	_, err := d.h.s.do(d.h.s.ctx, op, &pluginv1.Command{Command: &pluginv1.Command_DatagramJoinMulticastGroup{
+		DatagramJoinMulticastGroup: &pluginv1.DatagramJoinMulticastGroup{Socket: id, Host: host.RawName()}}}, nil)
+	return err
+}
+
 // DatagramOutputStream sends datagrams to one destination: each Write
 // sends one.
 type DatagramOutputStream struct {
@@ -161,6 +224,9 @@ func (o *DatagramOutputStream) Write(ctx context.Context, p []byte) (int, error)
 	d.mu.Unlock()
 	if closed {
 		return 0, socketerror.Closed(op)
+	}
+	if id == 0 {
+		return 0, socketerror.IllegalCall(op, "the socket is not connected")
 	}
 	res, err := d.h.s.do(ctx, op, &pluginv1.Command{Command: &pluginv1.Command_DatagramSend{DatagramSend: &pluginv1.DatagramSend{
 		Socket: id, Host: o.host, Service: o.service, Data: p}}}, nil)

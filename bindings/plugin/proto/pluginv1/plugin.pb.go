@@ -1386,8 +1386,8 @@ type Completion_Done struct {
 }
 
 type Completion_Created struct {
-	// created: StreamConnect, StreamUpgradeToSsl, ListenerBind, DatagramBind
-	// and Reclaim.
+	// created: StreamConnect, StreamUpgradeToSsl, ListenerBind, DatagramBind,
+	// DatagramConnect and Reclaim.
 	Created *SocketCreated `protobuf:"bytes,4,opt,name=created,proto3,oneof"`
 }
 
@@ -2086,6 +2086,8 @@ type Command struct {
 	//	*Command_WebSocketClose
 	//	*Command_WebSocketAck
 	//	*Command_StreamUpgradeToSsl
+	//	*Command_DatagramConnect
+	//	*Command_DatagramJoinMulticastGroup
 	Command       isCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2394,6 +2396,24 @@ func (x *Command) GetStreamUpgradeToSsl() *StreamUpgradeToSsl {
 	return nil
 }
 
+func (x *Command) GetDatagramConnect() *DatagramConnect {
+	if x != nil {
+		if x, ok := x.Command.(*Command_DatagramConnect); ok {
+			return x.DatagramConnect
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDatagramJoinMulticastGroup() *DatagramJoinMulticastGroup {
+	if x != nil {
+		if x, ok := x.Command.(*Command_DatagramJoinMulticastGroup); ok {
+			return x.DatagramJoinMulticastGroup
+		}
+	}
+	return nil
+}
+
 type isCommand_Command interface {
 	isCommand_Command()
 }
@@ -2510,6 +2530,14 @@ type Command_StreamUpgradeToSsl struct {
 	StreamUpgradeToSsl *StreamUpgradeToSsl `protobuf:"bytes,37,opt,name=stream_upgrade_to_ssl,json=streamUpgradeToSsl,proto3,oneof"`
 }
 
+type Command_DatagramConnect struct {
+	DatagramConnect *DatagramConnect `protobuf:"bytes,38,opt,name=datagram_connect,json=datagramConnect,proto3,oneof"`
+}
+
+type Command_DatagramJoinMulticastGroup struct {
+	DatagramJoinMulticastGroup *DatagramJoinMulticastGroup `protobuf:"bytes,39,opt,name=datagram_join_multicast_group,json=datagramJoinMulticastGroup,proto3,oneof"`
+}
+
 func (*Command_StreamConnect) isCommand_Command() {}
 
 func (*Command_StreamRead) isCommand_Command() {}
@@ -2565,6 +2593,10 @@ func (*Command_WebSocketClose) isCommand_Command() {}
 func (*Command_WebSocketAck) isCommand_Command() {}
 
 func (*Command_StreamUpgradeToSsl) isCommand_Command() {}
+
+func (*Command_DatagramConnect) isCommand_Command() {}
+
+func (*Command_DatagramJoinMulticastGroup) isCommand_Command() {}
 
 // StreamConnect makes a StreamSocket and connects it:
 // StreamSocket.ConnectAsync(host, service, protection_level). Completes
@@ -3076,8 +3108,136 @@ func (x *DatagramBind) GetService() string {
 	return ""
 }
 
+// DatagramConnect is DatagramSocket.ConnectAsync(host, service): it
+// connects the datagram socket `socket`, or with socket 0 makes a new
+// one, binds it to an ephemeral port and connects it. Afterwards only
+// datagrams from that address and port are raised as MessageReceived
+// (the kernel drops the others, as the runtime does), and a
+// DatagramSend with an empty host and service (OutputStream.WriteAsync)
+// goes to it. A socket connects once: again is E_ILLEGAL_METHOD_CALL.
+// Completes with SocketCreated (info.remote_address and remote_port set;
+// for socket 0 a new id, whose datagrams follow the completion).
+type DatagramConnect struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Socket        uint64                 `protobuf:"varint,1,opt,name=socket,proto3" json:"socket,omitempty"`
+	Host          string                 `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
+	Service       string                 `protobuf:"bytes,3,opt,name=service,proto3" json:"service,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DatagramConnect) Reset() {
+	*x = DatagramConnect{}
+	mi := &file_plugin_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DatagramConnect) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DatagramConnect) ProtoMessage() {}
+
+func (x *DatagramConnect) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DatagramConnect.ProtoReflect.Descriptor instead.
+func (*DatagramConnect) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *DatagramConnect) GetSocket() uint64 {
+	if x != nil {
+		return x.Socket
+	}
+	return 0
+}
+
+func (x *DatagramConnect) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *DatagramConnect) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+// DatagramJoinMulticastGroup is JoinMulticastGroup(host) on a bound
+// datagram socket: host is a multicast IP address (an IPv6 one may carry
+// a zone, the interface). Completes with Done; a host that is not a
+// multicast address is E_INVALIDARG naming it, an unbound socket
+// E_ILLEGAL_METHOD_CALL.
+type DatagramJoinMulticastGroup struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Socket        uint64                 `protobuf:"varint,1,opt,name=socket,proto3" json:"socket,omitempty"`
+	Host          string                 `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DatagramJoinMulticastGroup) Reset() {
+	*x = DatagramJoinMulticastGroup{}
+	mi := &file_plugin_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DatagramJoinMulticastGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DatagramJoinMulticastGroup) ProtoMessage() {}
+
+func (x *DatagramJoinMulticastGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DatagramJoinMulticastGroup.ProtoReflect.Descriptor instead.
+func (*DatagramJoinMulticastGroup) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *DatagramJoinMulticastGroup) GetSocket() uint64 {
+	if x != nil {
+		return x.Socket
+	}
+	return 0
+}
+
+func (x *DatagramJoinMulticastGroup) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
 // DatagramSend sends one datagram to host:service from a bound datagram
-// socket: GetOutputStreamAsync(host, service) then WriteAsync(data).
+// socket: GetOutputStreamAsync(host, service) then WriteAsync(data). With
+// host and service empty it sends on a connected socket to its remote
+// (OutputStream.WriteAsync).
 type DatagramSend struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Socket        uint64                 `protobuf:"varint,1,opt,name=socket,proto3" json:"socket,omitempty"`
@@ -3090,7 +3250,7 @@ type DatagramSend struct {
 
 func (x *DatagramSend) Reset() {
 	*x = DatagramSend{}
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3102,7 +3262,7 @@ func (x *DatagramSend) String() string {
 func (*DatagramSend) ProtoMessage() {}
 
 func (x *DatagramSend) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3115,7 +3275,7 @@ func (x *DatagramSend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatagramSend.ProtoReflect.Descriptor instead.
 func (*DatagramSend) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{29}
+	return file_plugin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DatagramSend) GetSocket() uint64 {
@@ -3157,7 +3317,7 @@ type Close struct {
 
 func (x *Close) Reset() {
 	*x = Close{}
-	mi := &file_plugin_proto_msgTypes[30]
+	mi := &file_plugin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3169,7 +3329,7 @@ func (x *Close) String() string {
 func (*Close) ProtoMessage() {}
 
 func (x *Close) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[30]
+	mi := &file_plugin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3182,7 +3342,7 @@ func (x *Close) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Close.ProtoReflect.Descriptor instead.
 func (*Close) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{30}
+	return file_plugin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Close) GetSocket() uint64 {
@@ -3202,7 +3362,7 @@ type CancelIO struct {
 
 func (x *CancelIO) Reset() {
 	*x = CancelIO{}
-	mi := &file_plugin_proto_msgTypes[31]
+	mi := &file_plugin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3214,7 +3374,7 @@ func (x *CancelIO) String() string {
 func (*CancelIO) ProtoMessage() {}
 
 func (x *CancelIO) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[31]
+	mi := &file_plugin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3227,7 +3387,7 @@ func (x *CancelIO) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelIO.ProtoReflect.Descriptor instead.
 func (*CancelIO) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{31}
+	return file_plugin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CancelIO) GetSocket() uint64 {
@@ -3269,7 +3429,7 @@ type TransferOwnership struct {
 
 func (x *TransferOwnership) Reset() {
 	*x = TransferOwnership{}
-	mi := &file_plugin_proto_msgTypes[32]
+	mi := &file_plugin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3281,7 +3441,7 @@ func (x *TransferOwnership) String() string {
 func (*TransferOwnership) ProtoMessage() {}
 
 func (x *TransferOwnership) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[32]
+	mi := &file_plugin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3294,7 +3454,7 @@ func (x *TransferOwnership) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferOwnership.ProtoReflect.Descriptor instead.
 func (*TransferOwnership) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{32}
+	return file_plugin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *TransferOwnership) GetSocket() uint64 {
@@ -3366,7 +3526,7 @@ type Reclaim struct {
 
 func (x *Reclaim) Reset() {
 	*x = Reclaim{}
-	mi := &file_plugin_proto_msgTypes[33]
+	mi := &file_plugin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3378,7 +3538,7 @@ func (x *Reclaim) String() string {
 func (*Reclaim) ProtoMessage() {}
 
 func (x *Reclaim) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[33]
+	mi := &file_plugin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3391,7 +3551,7 @@ func (x *Reclaim) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reclaim.ProtoReflect.Descriptor instead.
 func (*Reclaim) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{33}
+	return file_plugin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Reclaim) GetSocket() uint64 {
@@ -3418,7 +3578,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_plugin_proto_msgTypes[34]
+	mi := &file_plugin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3430,7 +3590,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[34]
+	mi := &file_plugin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3443,7 +3603,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{34}
+	return file_plugin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Pong) GetSeq() uint64 {
@@ -3465,7 +3625,7 @@ type Cancel struct {
 
 func (x *Cancel) Reset() {
 	*x = Cancel{}
-	mi := &file_plugin_proto_msgTypes[35]
+	mi := &file_plugin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3477,7 +3637,7 @@ func (x *Cancel) String() string {
 func (*Cancel) ProtoMessage() {}
 
 func (x *Cancel) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[35]
+	mi := &file_plugin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3490,7 +3650,7 @@ func (x *Cancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cancel.ProtoReflect.Descriptor instead.
 func (*Cancel) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{35}
+	return file_plugin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Cancel) GetTarget() uint64 {
@@ -3513,7 +3673,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_plugin_proto_msgTypes[36]
+	mi := &file_plugin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3525,7 +3685,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[36]
+	mi := &file_plugin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3538,7 +3698,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{36}
+	return file_plugin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Ack) GetSocket() uint64 {
@@ -3572,7 +3732,7 @@ type ControlChannelCreate struct {
 
 func (x *ControlChannelCreate) Reset() {
 	*x = ControlChannelCreate{}
-	mi := &file_plugin_proto_msgTypes[37]
+	mi := &file_plugin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3584,7 +3744,7 @@ func (x *ControlChannelCreate) String() string {
 func (*ControlChannelCreate) ProtoMessage() {}
 
 func (x *ControlChannelCreate) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[37]
+	mi := &file_plugin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3597,7 +3757,7 @@ func (x *ControlChannelCreate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlChannelCreate.ProtoReflect.Descriptor instead.
 func (*ControlChannelCreate) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{37}
+	return file_plugin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ControlChannelCreate) GetChannelId() string {
@@ -3634,7 +3794,7 @@ type ControlChannelUsingTransport struct {
 
 func (x *ControlChannelUsingTransport) Reset() {
 	*x = ControlChannelUsingTransport{}
-	mi := &file_plugin_proto_msgTypes[38]
+	mi := &file_plugin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3646,7 +3806,7 @@ func (x *ControlChannelUsingTransport) String() string {
 func (*ControlChannelUsingTransport) ProtoMessage() {}
 
 func (x *ControlChannelUsingTransport) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[38]
+	mi := &file_plugin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3659,7 +3819,7 @@ func (x *ControlChannelUsingTransport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlChannelUsingTransport.ProtoReflect.Descriptor instead.
 func (*ControlChannelUsingTransport) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{38}
+	return file_plugin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ControlChannelUsingTransport) GetChannel() uint64 {
@@ -3688,7 +3848,7 @@ type ControlChannelWaitForPushEnabled struct {
 
 func (x *ControlChannelWaitForPushEnabled) Reset() {
 	*x = ControlChannelWaitForPushEnabled{}
-	mi := &file_plugin_proto_msgTypes[39]
+	mi := &file_plugin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3700,7 +3860,7 @@ func (x *ControlChannelWaitForPushEnabled) String() string {
 func (*ControlChannelWaitForPushEnabled) ProtoMessage() {}
 
 func (x *ControlChannelWaitForPushEnabled) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[39]
+	mi := &file_plugin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3713,7 +3873,7 @@ func (x *ControlChannelWaitForPushEnabled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlChannelWaitForPushEnabled.ProtoReflect.Descriptor instead.
 func (*ControlChannelWaitForPushEnabled) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{39}
+	return file_plugin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ControlChannelWaitForPushEnabled) GetChannel() uint64 {
@@ -3734,7 +3894,7 @@ type ControlChannelDecreaseKeepAlive struct {
 
 func (x *ControlChannelDecreaseKeepAlive) Reset() {
 	*x = ControlChannelDecreaseKeepAlive{}
-	mi := &file_plugin_proto_msgTypes[40]
+	mi := &file_plugin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3746,7 +3906,7 @@ func (x *ControlChannelDecreaseKeepAlive) String() string {
 func (*ControlChannelDecreaseKeepAlive) ProtoMessage() {}
 
 func (x *ControlChannelDecreaseKeepAlive) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[40]
+	mi := &file_plugin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3759,7 +3919,7 @@ func (x *ControlChannelDecreaseKeepAlive) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlChannelDecreaseKeepAlive.ProtoReflect.Descriptor instead.
 func (*ControlChannelDecreaseKeepAlive) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{40}
+	return file_plugin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ControlChannelDecreaseKeepAlive) GetChannel() uint64 {
@@ -3780,7 +3940,7 @@ type ControlChannelFlushTransport struct {
 
 func (x *ControlChannelFlushTransport) Reset() {
 	*x = ControlChannelFlushTransport{}
-	mi := &file_plugin_proto_msgTypes[41]
+	mi := &file_plugin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3792,7 +3952,7 @@ func (x *ControlChannelFlushTransport) String() string {
 func (*ControlChannelFlushTransport) ProtoMessage() {}
 
 func (x *ControlChannelFlushTransport) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[41]
+	mi := &file_plugin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3805,7 +3965,7 @@ func (x *ControlChannelFlushTransport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlChannelFlushTransport.ProtoReflect.Descriptor instead.
 func (*ControlChannelFlushTransport) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{41}
+	return file_plugin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ControlChannelFlushTransport) GetChannel() uint64 {
@@ -3826,7 +3986,7 @@ type ControlChannelClose struct {
 
 func (x *ControlChannelClose) Reset() {
 	*x = ControlChannelClose{}
-	mi := &file_plugin_proto_msgTypes[42]
+	mi := &file_plugin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3838,7 +3998,7 @@ func (x *ControlChannelClose) String() string {
 func (*ControlChannelClose) ProtoMessage() {}
 
 func (x *ControlChannelClose) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[42]
+	mi := &file_plugin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3851,7 +4011,7 @@ func (x *ControlChannelClose) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlChannelClose.ProtoReflect.Descriptor instead.
 func (*ControlChannelClose) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{42}
+	return file_plugin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ControlChannelClose) GetChannel() uint64 {
@@ -3872,7 +4032,7 @@ type WebSocketHeader struct {
 
 func (x *WebSocketHeader) Reset() {
 	*x = WebSocketHeader{}
-	mi := &file_plugin_proto_msgTypes[43]
+	mi := &file_plugin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3884,7 +4044,7 @@ func (x *WebSocketHeader) String() string {
 func (*WebSocketHeader) ProtoMessage() {}
 
 func (x *WebSocketHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[43]
+	mi := &file_plugin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3897,7 +4057,7 @@ func (x *WebSocketHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketHeader.ProtoReflect.Descriptor instead.
 func (*WebSocketHeader) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{43}
+	return file_plugin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *WebSocketHeader) GetName() string {
@@ -3963,7 +4123,7 @@ type WebSocketConnect struct {
 
 func (x *WebSocketConnect) Reset() {
 	*x = WebSocketConnect{}
-	mi := &file_plugin_proto_msgTypes[44]
+	mi := &file_plugin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3975,7 +4135,7 @@ func (x *WebSocketConnect) String() string {
 func (*WebSocketConnect) ProtoMessage() {}
 
 func (x *WebSocketConnect) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[44]
+	mi := &file_plugin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3988,7 +4148,7 @@ func (x *WebSocketConnect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketConnect.ProtoReflect.Descriptor instead.
 func (*WebSocketConnect) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{44}
+	return file_plugin_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *WebSocketConnect) GetKind() SocketKind {
@@ -4121,7 +4281,7 @@ type WebSocketAccept struct {
 
 func (x *WebSocketAccept) Reset() {
 	*x = WebSocketAccept{}
-	mi := &file_plugin_proto_msgTypes[45]
+	mi := &file_plugin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4133,7 +4293,7 @@ func (x *WebSocketAccept) String() string {
 func (*WebSocketAccept) ProtoMessage() {}
 
 func (x *WebSocketAccept) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[45]
+	mi := &file_plugin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4146,7 +4306,7 @@ func (x *WebSocketAccept) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketAccept.ProtoReflect.Descriptor instead.
 func (*WebSocketAccept) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{45}
+	return file_plugin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *WebSocketAccept) GetSocket() uint64 {
@@ -4252,7 +4412,7 @@ type WebSocketSend struct {
 
 func (x *WebSocketSend) Reset() {
 	*x = WebSocketSend{}
-	mi := &file_plugin_proto_msgTypes[46]
+	mi := &file_plugin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4264,7 +4424,7 @@ func (x *WebSocketSend) String() string {
 func (*WebSocketSend) ProtoMessage() {}
 
 func (x *WebSocketSend) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[46]
+	mi := &file_plugin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4277,7 +4437,7 @@ func (x *WebSocketSend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketSend.ProtoReflect.Descriptor instead.
 func (*WebSocketSend) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{46}
+	return file_plugin_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *WebSocketSend) GetSocket() uint64 {
@@ -4319,7 +4479,7 @@ type WebSocketFlush struct {
 
 func (x *WebSocketFlush) Reset() {
 	*x = WebSocketFlush{}
-	mi := &file_plugin_proto_msgTypes[47]
+	mi := &file_plugin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4331,7 +4491,7 @@ func (x *WebSocketFlush) String() string {
 func (*WebSocketFlush) ProtoMessage() {}
 
 func (x *WebSocketFlush) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[47]
+	mi := &file_plugin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4344,7 +4504,7 @@ func (x *WebSocketFlush) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketFlush.ProtoReflect.Descriptor instead.
 func (*WebSocketFlush) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{47}
+	return file_plugin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *WebSocketFlush) GetSocket() uint64 {
@@ -4368,7 +4528,7 @@ type WebSocketRead struct {
 
 func (x *WebSocketRead) Reset() {
 	*x = WebSocketRead{}
-	mi := &file_plugin_proto_msgTypes[48]
+	mi := &file_plugin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4380,7 +4540,7 @@ func (x *WebSocketRead) String() string {
 func (*WebSocketRead) ProtoMessage() {}
 
 func (x *WebSocketRead) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[48]
+	mi := &file_plugin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4393,7 +4553,7 @@ func (x *WebSocketRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketRead.ProtoReflect.Descriptor instead.
 func (*WebSocketRead) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{48}
+	return file_plugin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *WebSocketRead) GetSocket() uint64 {
@@ -4433,7 +4593,7 @@ type WebSocketClose struct {
 
 func (x *WebSocketClose) Reset() {
 	*x = WebSocketClose{}
-	mi := &file_plugin_proto_msgTypes[49]
+	mi := &file_plugin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4445,7 +4605,7 @@ func (x *WebSocketClose) String() string {
 func (*WebSocketClose) ProtoMessage() {}
 
 func (x *WebSocketClose) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[49]
+	mi := &file_plugin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4458,7 +4618,7 @@ func (x *WebSocketClose) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketClose.ProtoReflect.Descriptor instead.
 func (*WebSocketClose) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{49}
+	return file_plugin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *WebSocketClose) GetSocket() uint64 {
@@ -4496,7 +4656,7 @@ type WebSocketAck struct {
 
 func (x *WebSocketAck) Reset() {
 	*x = WebSocketAck{}
-	mi := &file_plugin_proto_msgTypes[50]
+	mi := &file_plugin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4508,7 +4668,7 @@ func (x *WebSocketAck) String() string {
 func (*WebSocketAck) ProtoMessage() {}
 
 func (x *WebSocketAck) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[50]
+	mi := &file_plugin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4521,7 +4681,7 @@ func (x *WebSocketAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketAck.ProtoReflect.Descriptor instead.
 func (*WebSocketAck) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{50}
+	return file_plugin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *WebSocketAck) GetSocket() uint64 {
@@ -4557,7 +4717,7 @@ type WebSocketMessageReceived struct {
 
 func (x *WebSocketMessageReceived) Reset() {
 	*x = WebSocketMessageReceived{}
-	mi := &file_plugin_proto_msgTypes[51]
+	mi := &file_plugin_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4569,7 +4729,7 @@ func (x *WebSocketMessageReceived) String() string {
 func (*WebSocketMessageReceived) ProtoMessage() {}
 
 func (x *WebSocketMessageReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[51]
+	mi := &file_plugin_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4582,7 +4742,7 @@ func (x *WebSocketMessageReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketMessageReceived.ProtoReflect.Descriptor instead.
 func (*WebSocketMessageReceived) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{51}
+	return file_plugin_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *WebSocketMessageReceived) GetSocket() uint64 {
@@ -4638,7 +4798,7 @@ type WebSocketClosed struct {
 
 func (x *WebSocketClosed) Reset() {
 	*x = WebSocketClosed{}
-	mi := &file_plugin_proto_msgTypes[52]
+	mi := &file_plugin_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4650,7 +4810,7 @@ func (x *WebSocketClosed) String() string {
 func (*WebSocketClosed) ProtoMessage() {}
 
 func (x *WebSocketClosed) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[52]
+	mi := &file_plugin_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4663,7 +4823,7 @@ func (x *WebSocketClosed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketClosed.ProtoReflect.Descriptor instead.
 func (*WebSocketClosed) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{52}
+	return file_plugin_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *WebSocketClosed) GetSocket() uint64 {
@@ -4822,7 +4982,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"9\n" +
 	"\rProtocolError\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\x04R\x02op\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xe6\x11\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xa9\x13\n" +
 	"\aCommand\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\x04R\x02op\x12\x1d\n" +
 	"\n" +
@@ -4856,7 +5016,9 @@ const file_plugin_proto_rawDesc = "" +
 	"\x0fweb_socket_read\x18\" \x01(\v2\x1f.netrun.plugin.v1.WebSocketReadH\x00R\rwebSocketRead\x12L\n" +
 	"\x10web_socket_close\x18# \x01(\v2 .netrun.plugin.v1.WebSocketCloseH\x00R\x0ewebSocketClose\x12F\n" +
 	"\x0eweb_socket_ack\x18$ \x01(\v2\x1e.netrun.plugin.v1.WebSocketAckH\x00R\fwebSocketAck\x12Y\n" +
-	"\x15stream_upgrade_to_ssl\x18% \x01(\v2$.netrun.plugin.v1.StreamUpgradeToSslH\x00R\x12streamUpgradeToSslB\t\n" +
+	"\x15stream_upgrade_to_ssl\x18% \x01(\v2$.netrun.plugin.v1.StreamUpgradeToSslH\x00R\x12streamUpgradeToSsl\x12N\n" +
+	"\x10datagram_connect\x18& \x01(\v2!.netrun.plugin.v1.DatagramConnectH\x00R\x0fdatagramConnect\x12q\n" +
+	"\x1ddatagram_join_multicast_group\x18' \x01(\v2,.netrun.plugin.v1.DatagramJoinMulticastGroupH\x00R\x1adatagramJoinMulticastGroupB\t\n" +
 	"\acommand\"\xa3\x01\n" +
 	"\rStreamConnect\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x18\n" +
@@ -4892,7 +5054,14 @@ const file_plugin_proto_rawDesc = "" +
 	"\x0eserver_key_pem\x18\x06 \x01(\fR\fserverKeyPem\"<\n" +
 	"\fDatagramBind\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x18\n" +
-	"\aservice\x18\x02 \x01(\tR\aservice\"h\n" +
+	"\aservice\x18\x02 \x01(\tR\aservice\"W\n" +
+	"\x0fDatagramConnect\x12\x16\n" +
+	"\x06socket\x18\x01 \x01(\x04R\x06socket\x12\x12\n" +
+	"\x04host\x18\x02 \x01(\tR\x04host\x12\x18\n" +
+	"\aservice\x18\x03 \x01(\tR\aservice\"H\n" +
+	"\x1aDatagramJoinMulticastGroup\x12\x16\n" +
+	"\x06socket\x18\x01 \x01(\x04R\x06socket\x12\x12\n" +
+	"\x04host\x18\x02 \x01(\tR\x04host\"h\n" +
 	"\fDatagramSend\x12\x16\n" +
 	"\x06socket\x18\x01 \x01(\x04R\x06socket\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x18\n" +
@@ -5041,7 +5210,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_plugin_proto_goTypes = []any{
 	(SocketKind)(0),                          // 0: netrun.plugin.v1.SocketKind
 	(SocketActivityReason)(0),                // 1: netrun.plugin.v1.SocketActivityReason
@@ -5077,30 +5246,32 @@ var file_plugin_proto_goTypes = []any{
 	(*StreamFlush)(nil),                      // 31: netrun.plugin.v1.StreamFlush
 	(*ListenerBind)(nil),                     // 32: netrun.plugin.v1.ListenerBind
 	(*DatagramBind)(nil),                     // 33: netrun.plugin.v1.DatagramBind
-	(*DatagramSend)(nil),                     // 34: netrun.plugin.v1.DatagramSend
-	(*Close)(nil),                            // 35: netrun.plugin.v1.Close
-	(*CancelIO)(nil),                         // 36: netrun.plugin.v1.CancelIO
-	(*TransferOwnership)(nil),                // 37: netrun.plugin.v1.TransferOwnership
-	(*Reclaim)(nil),                          // 38: netrun.plugin.v1.Reclaim
-	(*Pong)(nil),                             // 39: netrun.plugin.v1.Pong
-	(*Cancel)(nil),                           // 40: netrun.plugin.v1.Cancel
-	(*Ack)(nil),                              // 41: netrun.plugin.v1.Ack
-	(*ControlChannelCreate)(nil),             // 42: netrun.plugin.v1.ControlChannelCreate
-	(*ControlChannelUsingTransport)(nil),     // 43: netrun.plugin.v1.ControlChannelUsingTransport
-	(*ControlChannelWaitForPushEnabled)(nil), // 44: netrun.plugin.v1.ControlChannelWaitForPushEnabled
-	(*ControlChannelDecreaseKeepAlive)(nil),  // 45: netrun.plugin.v1.ControlChannelDecreaseKeepAlive
-	(*ControlChannelFlushTransport)(nil),     // 46: netrun.plugin.v1.ControlChannelFlushTransport
-	(*ControlChannelClose)(nil),              // 47: netrun.plugin.v1.ControlChannelClose
-	(*WebSocketHeader)(nil),                  // 48: netrun.plugin.v1.WebSocketHeader
-	(*WebSocketConnect)(nil),                 // 49: netrun.plugin.v1.WebSocketConnect
-	(*WebSocketAccept)(nil),                  // 50: netrun.plugin.v1.WebSocketAccept
-	(*WebSocketSend)(nil),                    // 51: netrun.plugin.v1.WebSocketSend
-	(*WebSocketFlush)(nil),                   // 52: netrun.plugin.v1.WebSocketFlush
-	(*WebSocketRead)(nil),                    // 53: netrun.plugin.v1.WebSocketRead
-	(*WebSocketClose)(nil),                   // 54: netrun.plugin.v1.WebSocketClose
-	(*WebSocketAck)(nil),                     // 55: netrun.plugin.v1.WebSocketAck
-	(*WebSocketMessageReceived)(nil),         // 56: netrun.plugin.v1.WebSocketMessageReceived
-	(*WebSocketClosed)(nil),                  // 57: netrun.plugin.v1.WebSocketClosed
+	(*DatagramConnect)(nil),                  // 34: netrun.plugin.v1.DatagramConnect
+	(*DatagramJoinMulticastGroup)(nil),       // 35: netrun.plugin.v1.DatagramJoinMulticastGroup
+	(*DatagramSend)(nil),                     // 36: netrun.plugin.v1.DatagramSend
+	(*Close)(nil),                            // 37: netrun.plugin.v1.Close
+	(*CancelIO)(nil),                         // 38: netrun.plugin.v1.CancelIO
+	(*TransferOwnership)(nil),                // 39: netrun.plugin.v1.TransferOwnership
+	(*Reclaim)(nil),                          // 40: netrun.plugin.v1.Reclaim
+	(*Pong)(nil),                             // 41: netrun.plugin.v1.Pong
+	(*Cancel)(nil),                           // 42: netrun.plugin.v1.Cancel
+	(*Ack)(nil),                              // 43: netrun.plugin.v1.Ack
+	(*ControlChannelCreate)(nil),             // 44: netrun.plugin.v1.ControlChannelCreate
+	(*ControlChannelUsingTransport)(nil),     // 45: netrun.plugin.v1.ControlChannelUsingTransport
+	(*ControlChannelWaitForPushEnabled)(nil), // 46: netrun.plugin.v1.ControlChannelWaitForPushEnabled
+	(*ControlChannelDecreaseKeepAlive)(nil),  // 47: netrun.plugin.v1.ControlChannelDecreaseKeepAlive
+	(*ControlChannelFlushTransport)(nil),     // 48: netrun.plugin.v1.ControlChannelFlushTransport
+	(*ControlChannelClose)(nil),              // 49: netrun.plugin.v1.ControlChannelClose
+	(*WebSocketHeader)(nil),                  // 50: netrun.plugin.v1.WebSocketHeader
+	(*WebSocketConnect)(nil),                 // 51: netrun.plugin.v1.WebSocketConnect
+	(*WebSocketAccept)(nil),                  // 52: netrun.plugin.v1.WebSocketAccept
+	(*WebSocketSend)(nil),                    // 53: netrun.plugin.v1.WebSocketSend
+	(*WebSocketFlush)(nil),                   // 54: netrun.plugin.v1.WebSocketFlush
+	(*WebSocketRead)(nil),                    // 55: netrun.plugin.v1.WebSocketRead
+	(*WebSocketClose)(nil),                   // 56: netrun.plugin.v1.WebSocketClose
+	(*WebSocketAck)(nil),                     // 57: netrun.plugin.v1.WebSocketAck
+	(*WebSocketMessageReceived)(nil),         // 58: netrun.plugin.v1.WebSocketMessageReceived
+	(*WebSocketClosed)(nil),                  // 59: netrun.plugin.v1.WebSocketClosed
 }
 var file_plugin_proto_depIdxs = []int32{
 	10, // 0: netrun.plugin.v1.HostMessage.events:type_name -> netrun.plugin.v1.Event
@@ -5114,8 +5285,8 @@ var file_plugin_proto_depIdxs = []int32{
 	25, // 8: netrun.plugin.v1.Event.protocol_error:type_name -> netrun.plugin.v1.ProtocolError
 	12, // 9: netrun.plugin.v1.Event.socket_activity:type_name -> netrun.plugin.v1.SocketActivity
 	20, // 10: netrun.plugin.v1.Event.control_channel_event:type_name -> netrun.plugin.v1.ControlChannelEvent
-	56, // 11: netrun.plugin.v1.Event.web_socket_message_received:type_name -> netrun.plugin.v1.WebSocketMessageReceived
-	57, // 12: netrun.plugin.v1.Event.web_socket_closed:type_name -> netrun.plugin.v1.WebSocketClosed
+	58, // 11: netrun.plugin.v1.Event.web_socket_message_received:type_name -> netrun.plugin.v1.WebSocketMessageReceived
+	59, // 12: netrun.plugin.v1.Event.web_socket_closed:type_name -> netrun.plugin.v1.WebSocketClosed
 	13, // 13: netrun.plugin.v1.Hello.transferred:type_name -> netrun.plugin.v1.TransferredSocket
 	12, // 14: netrun.plugin.v1.Hello.held:type_name -> netrun.plugin.v1.SocketActivity
 	1,  // 15: netrun.plugin.v1.SocketActivity.reason:type_name -> netrun.plugin.v1.SocketActivityReason
@@ -5138,46 +5309,48 @@ var file_plugin_proto_depIdxs = []int32{
 	31, // 32: netrun.plugin.v1.Command.stream_flush:type_name -> netrun.plugin.v1.StreamFlush
 	32, // 33: netrun.plugin.v1.Command.listener_bind:type_name -> netrun.plugin.v1.ListenerBind
 	33, // 34: netrun.plugin.v1.Command.datagram_bind:type_name -> netrun.plugin.v1.DatagramBind
-	34, // 35: netrun.plugin.v1.Command.datagram_send:type_name -> netrun.plugin.v1.DatagramSend
-	35, // 36: netrun.plugin.v1.Command.close:type_name -> netrun.plugin.v1.Close
-	36, // 37: netrun.plugin.v1.Command.cancel_io:type_name -> netrun.plugin.v1.CancelIO
-	37, // 38: netrun.plugin.v1.Command.transfer_ownership:type_name -> netrun.plugin.v1.TransferOwnership
-	38, // 39: netrun.plugin.v1.Command.reclaim:type_name -> netrun.plugin.v1.Reclaim
-	39, // 40: netrun.plugin.v1.Command.pong:type_name -> netrun.plugin.v1.Pong
-	40, // 41: netrun.plugin.v1.Command.cancel:type_name -> netrun.plugin.v1.Cancel
-	41, // 42: netrun.plugin.v1.Command.ack:type_name -> netrun.plugin.v1.Ack
-	42, // 43: netrun.plugin.v1.Command.control_channel_create:type_name -> netrun.plugin.v1.ControlChannelCreate
-	43, // 44: netrun.plugin.v1.Command.control_channel_using_transport:type_name -> netrun.plugin.v1.ControlChannelUsingTransport
-	44, // 45: netrun.plugin.v1.Command.control_channel_wait_for_push_enabled:type_name -> netrun.plugin.v1.ControlChannelWaitForPushEnabled
-	45, // 46: netrun.plugin.v1.Command.control_channel_decrease_keep_alive:type_name -> netrun.plugin.v1.ControlChannelDecreaseKeepAlive
-	46, // 47: netrun.plugin.v1.Command.control_channel_flush_transport:type_name -> netrun.plugin.v1.ControlChannelFlushTransport
-	47, // 48: netrun.plugin.v1.Command.control_channel_close:type_name -> netrun.plugin.v1.ControlChannelClose
-	49, // 49: netrun.plugin.v1.Command.web_socket_connect:type_name -> netrun.plugin.v1.WebSocketConnect
-	50, // 50: netrun.plugin.v1.Command.web_socket_accept:type_name -> netrun.plugin.v1.WebSocketAccept
-	51, // 51: netrun.plugin.v1.Command.web_socket_send:type_name -> netrun.plugin.v1.WebSocketSend
-	52, // 52: netrun.plugin.v1.Command.web_socket_flush:type_name -> netrun.plugin.v1.WebSocketFlush
-	53, // 53: netrun.plugin.v1.Command.web_socket_read:type_name -> netrun.plugin.v1.WebSocketRead
-	54, // 54: netrun.plugin.v1.Command.web_socket_close:type_name -> netrun.plugin.v1.WebSocketClose
-	55, // 55: netrun.plugin.v1.Command.web_socket_ack:type_name -> netrun.plugin.v1.WebSocketAck
+	36, // 35: netrun.plugin.v1.Command.datagram_send:type_name -> netrun.plugin.v1.DatagramSend
+	37, // 36: netrun.plugin.v1.Command.close:type_name -> netrun.plugin.v1.Close
+	38, // 37: netrun.plugin.v1.Command.cancel_io:type_name -> netrun.plugin.v1.CancelIO
+	39, // 38: netrun.plugin.v1.Command.transfer_ownership:type_name -> netrun.plugin.v1.TransferOwnership
+	40, // 39: netrun.plugin.v1.Command.reclaim:type_name -> netrun.plugin.v1.Reclaim
+	41, // 40: netrun.plugin.v1.Command.pong:type_name -> netrun.plugin.v1.Pong
+	42, // 41: netrun.plugin.v1.Command.cancel:type_name -> netrun.plugin.v1.Cancel
+	43, // 42: netrun.plugin.v1.Command.ack:type_name -> netrun.plugin.v1.Ack
+	44, // 43: netrun.plugin.v1.Command.control_channel_create:type_name -> netrun.plugin.v1.ControlChannelCreate
+	45, // 44: netrun.plugin.v1.Command.control_channel_using_transport:type_name -> netrun.plugin.v1.ControlChannelUsingTransport
+	46, // 45: netrun.plugin.v1.Command.control_channel_wait_for_push_enabled:type_name -> netrun.plugin.v1.ControlChannelWaitForPushEnabled
+	47, // 46: netrun.plugin.v1.Command.control_channel_decrease_keep_alive:type_name -> netrun.plugin.v1.ControlChannelDecreaseKeepAlive
+	48, // 47: netrun.plugin.v1.Command.control_channel_flush_transport:type_name -> netrun.plugin.v1.ControlChannelFlushTransport
+	49, // 48: netrun.plugin.v1.Command.control_channel_close:type_name -> netrun.plugin.v1.ControlChannelClose
+	51, // 49: netrun.plugin.v1.Command.web_socket_connect:type_name -> netrun.plugin.v1.WebSocketConnect
+	52, // 50: netrun.plugin.v1.Command.web_socket_accept:type_name -> netrun.plugin.v1.WebSocketAccept
+	53, // 51: netrun.plugin.v1.Command.web_socket_send:type_name -> netrun.plugin.v1.WebSocketSend
+	54, // 52: netrun.plugin.v1.Command.web_socket_flush:type_name -> netrun.plugin.v1.WebSocketFlush
+	55, // 53: netrun.plugin.v1.Command.web_socket_read:type_name -> netrun.plugin.v1.WebSocketRead
+	56, // 54: netrun.plugin.v1.Command.web_socket_close:type_name -> netrun.plugin.v1.WebSocketClose
+	57, // 55: netrun.plugin.v1.Command.web_socket_ack:type_name -> netrun.plugin.v1.WebSocketAck
 	30, // 56: netrun.plugin.v1.Command.stream_upgrade_to_ssl:type_name -> netrun.plugin.v1.StreamUpgradeToSsl
-	9,  // 57: netrun.plugin.v1.StreamConnect.control:type_name -> netrun.plugin.v1.StreamControl
-	9,  // 58: netrun.plugin.v1.ListenerBind.control:type_name -> netrun.plugin.v1.StreamControl
-	0,  // 59: netrun.plugin.v1.WebSocketConnect.kind:type_name -> netrun.plugin.v1.SocketKind
-	48, // 60: netrun.plugin.v1.WebSocketConnect.request_headers:type_name -> netrun.plugin.v1.WebSocketHeader
-	3,  // 61: netrun.plugin.v1.WebSocketConnect.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
-	0,  // 62: netrun.plugin.v1.WebSocketAccept.kind:type_name -> netrun.plugin.v1.SocketKind
-	3,  // 63: netrun.plugin.v1.WebSocketAccept.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
-	3,  // 64: netrun.plugin.v1.WebSocketSend.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
-	4,  // 65: netrun.plugin.v1.WebSocketSend.frame:type_name -> netrun.plugin.v1.WebSocketFrame
-	3,  // 66: netrun.plugin.v1.WebSocketMessageReceived.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
-	7,  // 67: netrun.plugin.v1.WebSocketClosed.error:type_name -> netrun.plugin.v1.Error
-	5,  // 68: netrun.plugin.v1.Plugin.Session:input_type -> netrun.plugin.v1.HostMessage
-	6,  // 69: netrun.plugin.v1.Plugin.Session:output_type -> netrun.plugin.v1.PluginMessage
-	69, // [69:70] is the sub-list for method output_type
-	68, // [68:69] is the sub-list for method input_type
-	68, // [68:68] is the sub-list for extension type_name
-	68, // [68:68] is the sub-list for extension extendee
-	0,  // [0:68] is the sub-list for field type_name
+	34, // 57: netrun.plugin.v1.Command.datagram_connect:type_name -> netrun.plugin.v1.DatagramConnect
+	35, // 58: netrun.plugin.v1.Command.datagram_join_multicast_group:type_name -> netrun.plugin.v1.DatagramJoinMulticastGroup
+	9,  // 59: netrun.plugin.v1.StreamConnect.control:type_name -> netrun.plugin.v1.StreamControl
+	9,  // 60: netrun.plugin.v1.ListenerBind.control:type_name -> netrun.plugin.v1.StreamControl
+	0,  // 61: netrun.plugin.v1.WebSocketConnect.kind:type_name -> netrun.plugin.v1.SocketKind
+	50, // 62: netrun.plugin.v1.WebSocketConnect.request_headers:type_name -> netrun.plugin.v1.WebSocketHeader
+	3,  // 63: netrun.plugin.v1.WebSocketConnect.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
+	0,  // 64: netrun.plugin.v1.WebSocketAccept.kind:type_name -> netrun.plugin.v1.SocketKind
+	3,  // 65: netrun.plugin.v1.WebSocketAccept.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
+	3,  // 66: netrun.plugin.v1.WebSocketSend.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
+	4,  // 67: netrun.plugin.v1.WebSocketSend.frame:type_name -> netrun.plugin.v1.WebSocketFrame
+	3,  // 68: netrun.plugin.v1.WebSocketMessageReceived.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
+	7,  // 69: netrun.plugin.v1.WebSocketClosed.error:type_name -> netrun.plugin.v1.Error
+	5,  // 70: netrun.plugin.v1.Plugin.Session:input_type -> netrun.plugin.v1.HostMessage
+	6,  // 71: netrun.plugin.v1.Plugin.Session:output_type -> netrun.plugin.v1.PluginMessage
+	71, // [71:72] is the sub-list for method output_type
+	70, // [70:71] is the sub-list for method input_type
+	70, // [70:70] is the sub-list for extension type_name
+	70, // [70:70] is the sub-list for extension extendee
+	0,  // [0:70] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -5237,16 +5410,18 @@ func file_plugin_proto_init() {
 		(*Command_WebSocketClose)(nil),
 		(*Command_WebSocketAck)(nil),
 		(*Command_StreamUpgradeToSsl)(nil),
+		(*Command_DatagramConnect)(nil),
+		(*Command_DatagramJoinMulticastGroup)(nil),
 	}
-	file_plugin_proto_msgTypes[44].OneofWrappers = []any{}
 	file_plugin_proto_msgTypes[46].OneofWrappers = []any{}
+	file_plugin_proto_msgTypes[48].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   53,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
