@@ -279,6 +279,30 @@ func applyStreamControl(c *pluginv1.StreamControl, ctl *sockets.StreamSocketCont
 			return err
 		}
 	}
+	if c.OutboundBufferSizeInBytes != nil {
+		if err := ctl.SetOutboundBufferSizeInBytes(*c.OutboundBufferSizeInBytes); err != nil {
+			return err
+		}
+	}
+	if c.OutboundUnicastHopLimit != nil {
+		v, err := hopLimit("StreamSocketControl", *c.OutboundUnicastHopLimit)
+		if err == nil {
+			err = ctl.SetOutboundUnicastHopLimit(v)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if c.QualityOfService != nil {
+		if err := ctl.SetQualityOfService(sockets.SocketQualityOfService(*c.QualityOfService)); err != nil {
+			return err
+		}
+	}
+	if c.SerializeConnectionAttempts != nil {
+		if err := ctl.SetSerializeConnectionAttempts(*c.SerializeConnectionAttempts); err != nil {
+			return err
+		}
+	}
 	if len(c.IgnorableServerCertificateErrors) > 0 {
 		rs := make([]sockets.ChainValidationResult, len(c.IgnorableServerCertificateErrors))
 		for k, r := range c.IgnorableServerCertificateErrors {
@@ -304,6 +328,28 @@ func applyListenerControl(c *pluginv1.StreamControl, ctl *sockets.StreamSocketLi
 	if c.MinProtectionLevel != nil {
 		return socketerror.InvalidArg(op, "MinProtectionLevel", "a listener has no such property (StreamConnect only)")
 	}
+	if c.SerializeConnectionAttempts != nil {
+		return socketerror.InvalidArg(op, "SerializeConnectionAttempts", "a listener has no such property (StreamConnect only)")
+	}
+	if c.OutboundBufferSizeInBytes != nil {
+		if err := ctl.SetOutboundBufferSizeInBytes(*c.OutboundBufferSizeInBytes); err != nil {
+			return err
+		}
+	}
+	if c.OutboundUnicastHopLimit != nil {
+		v, err := hopLimit(op, *c.OutboundUnicastHopLimit)
+		if err == nil {
+			err = ctl.SetOutboundUnicastHopLimit(v)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if c.QualityOfService != nil {
+		if err := ctl.SetQualityOfService(sockets.SocketQualityOfService(*c.QualityOfService)); err != nil {
+			return err
+		}
+	}
 	if c.NoDelay != nil {
 		if err := ctl.SetNoDelay(*c.NoDelay); err != nil {
 			return err
@@ -313,6 +359,50 @@ func applyListenerControl(c *pluginv1.StreamControl, ctl *sockets.StreamSocketLi
 		if err := ctl.SetKeepAlive(*c.KeepAlive); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// hopLimit checks an OutboundUnicastHopLimit sent by the plugin.
+func hopLimit(class string, v uint32) (uint8, error) {
+	if v == 0 || v > 255 {
+		return 0, socketerror.InvalidArg(class+".OutboundUnicastHopLimit", "value", "%d: must be 1 to 255", v)
+	}
+	return uint8(v), nil
+}
+
+// applyDatagramControl sets the options c carries on a datagram
+// socket's Control.
+func applyDatagramControl(c *pluginv1.DatagramControl, ctl *sockets.DatagramSocketControl) error {
+	if c == nil {
+		return nil
+	}
+	if c.DontFragment != nil {
+		if err := ctl.SetDontFragment(*c.DontFragment); err != nil {
+			return err
+		}
+	}
+	if c.InboundBufferSizeInBytes != nil {
+		if err := ctl.SetInboundBufferSizeInBytes(*c.InboundBufferSizeInBytes); err != nil {
+			return err
+		}
+	}
+	if c.MulticastOnly != nil {
+		if err := ctl.SetMulticastOnly(*c.MulticastOnly); err != nil {
+			return err
+		}
+	}
+	if c.OutboundUnicastHopLimit != nil {
+		v, err := hopLimit("DatagramSocketControl", *c.OutboundUnicastHopLimit)
+		if err == nil {
+			err = ctl.SetOutboundUnicastHopLimit(v)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if c.QualityOfService != nil {
+		return ctl.SetQualityOfService(sockets.SocketQualityOfService(*c.QualityOfService))
 	}
 	return nil
 }
@@ -546,6 +636,11 @@ func (i *instance) listenerBind(ctx context.Context, o *op, c *pluginv1.Listener
 
 func (i *instance) datagramBind(ctx context.Context, o *op, c *pluginv1.DatagramBind) {
 	d := i.sv.env.NewDatagramSocket()
+	if err := applyDatagramControl(c.Control, d.Control()); err != nil {
+		d.Close()
+		i.finish(o, errorResult(err))
+		return
+	}
 	i.bindSocket(ctx, o, "DatagramSocket.Bind", c.Host, func(host *networking.HostName) error {
 		if host == nil {
 			return d.BindServiceName(ctx, c.Service)
@@ -701,6 +796,11 @@ func (i *instance) datagramConnect(ctx context.Context, o *op, c *pluginv1.Datag
 	}
 	if c.Socket == 0 {
 		d := i.sv.env.NewDatagramSocket()
+		if err := applyDatagramControl(c.Control, d.Control()); err != nil {
+			d.Close()
+			i.finish(o, errorResult(err))
+			return
+		}
 		i.bindSocket(ctx, o, opName, "", func(*networking.HostName) error {
 			return d.Connect(ctx, host, c.Service)
 		}, &hsocket{kind: pluginv1.SocketKind_SOCKET_KIND_DATAGRAM_SOCKET, dgram: d})
@@ -709,6 +809,10 @@ func (i *instance) datagramConnect(ctx context.Context, o *op, c *pluginv1.Datag
 	hs, bad := i.lookup(opName, c.Socket, pluginv1.SocketKind_SOCKET_KIND_DATAGRAM_SOCKET)
 	if bad != nil {
 		i.finish(o, bad)
+		return
+	}
+	if err := applyDatagramControl(c.Control, hs.dgram.Control()); err != nil {
+		i.finish(o, errorResult(err))
 		return
 	}
 	i.sv.goFunc(func() {

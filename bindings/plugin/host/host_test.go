@@ -496,6 +496,11 @@ func TestMalformedCommands(t *testing.T) {
 		"15":   {"0x80070057", "IgnorableServerCertificateErrors", "Revoked cannot be ignored"},
 		"16":   {"0x80070057", "MinProtectionLevel"},
 		"17":   {"0x80070057", "PlainSocket is not a TLS level"},
+		"18":   {"0x80070057", "StreamSocketControl.OutboundUnicastHopLimit", "300: must be 1 to 255"},
+		"19":   {"0x80070057", "StreamSocketControl.QualityOfService"},
+		"20":   {"0x80070057", "SerializeConnectionAttempts"},
+		"21":   {"0x80070057", "DatagramSocketControl.OutboundUnicastHopLimit"},
+		"22":   {"0x80070057", "DatagramSocketControl.QualityOfService"},
 	}
 	for op, subs := range want {
 		got := fmt.Sprint(res[op])

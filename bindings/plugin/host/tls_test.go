@@ -28,7 +28,7 @@ func TestPluginTLS(t *testing.T) {
 	r, rec := newRunner(t, pluginhost.Options{})
 	startPluginEnv(t, r, "tls", &sockets.Env{Guard: isolation.Capabilities(isolation.Loopback), RootCAs: ca.Pool},
 		bins.tls, strconv.Itoa(good.Port), strconv.Itoa(bad.Port))
-	wantChecks(t, rec, 25)
+	wantChecks(t, rec, 29)
 }
 
 // TestPluginTLSListener: a plugin's listener bound at Tls12 with a

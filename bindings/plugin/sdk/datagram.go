@@ -9,6 +9,7 @@ import (
 	"github.com/netrun/netrun/runtime/event"
 	"github.com/netrun/netrun/runtime/networking"
 	"github.com/netrun/netrun/runtime/socketerror"
+	"github.com/netrun/netrun/runtime/sockets"
 )
 
 // DatagramSocketMessageReceivedEventArgs is WinRT's
@@ -42,6 +43,7 @@ func (a *DatagramSocketMessageReceivedEventArgs) Data() []byte { return a.m.Data
 type DatagramSocket struct {
 	// immutable after construction
 	h               *Host
+	ctl             DatagramSocketControl
 	messageReceived event.Event[*DatagramSocketMessageReceivedEventArgs]
 	q               *eventQueue[*pluginv1.MessageReceived, *DatagramSocketMessageReceivedEventArgs]
 	bindOnce        sync.Mutex // serialises binds, explicit and implicit
@@ -57,10 +59,83 @@ type DatagramSocket struct {
 // NewDatagramSocket returns an unbound datagram socket.
 func (h *Host) NewDatagramSocket() *DatagramSocket {
 	d := &DatagramSocket{h: h}
+	d.ctl.d = d
 	d.q = newEventQueue(&d.messageReceived, func(m *pluginv1.MessageReceived) *DatagramSocketMessageReceivedEventArgs {
 		return &DatagramSocketMessageReceivedEventArgs{m: m}
 	})
 	return d
+}
+
+// Control returns the socket's options; they travel with the bind (an
+// explicit one, or Connect's or GetOutputStream's), so set them before.
+func (d *DatagramSocket) Control() *DatagramSocketControl { return &d.ctl }
+
+// DatagramSocketControl is the runtime's sockets.DatagramSocketControl as
+// the protocol carries it. Its setters fail with E_ILLEGAL_METHOD_CALL
+// once the socket is bound, as the runtime's do (OutboundUnicastHopLimit
+// included: the protocol sets it with the bind only).
+type DatagramSocketControl struct {
+	d *DatagramSocket
+
+	mu sync.Mutex // guards p
+	p  pluginv1.DatagramControl
+}
+
+func (c *DatagramSocketControl) beforeBind(prop string, set func()) error {
+	if c.d.ID() != 0 {
+		return socketerror.IllegalCall("DatagramSocketControl."+prop, "cannot be changed once the socket is bound or connected")
+	}
+	c.mu.Lock()
+	set()
+	c.mu.Unlock()
+	return nil
+}
+
+// SetDontFragment sets the "don't fragment" bit on sent datagrams.
+func (c *DatagramSocketControl) SetDontFragment(v bool) error {
+	return c.beforeBind("DontFragment", func() { c.p.DontFragment = &v })
+}
+
+// SetInboundBufferSizeInBytes sets the receive buffer size (SO_RCVBUF; 0
+// keeps the system's).
+func (c *DatagramSocketControl) SetInboundBufferSizeInBytes(v uint32) error {
+	return c.beforeBind("InboundBufferSizeInBytes", func() { c.p.InboundBufferSizeInBytes = &v })
+}
+
+// SetMulticastOnly lets several sockets share the port (SO_REUSEADDR), to
+// receive one multicast group.
+func (c *DatagramSocketControl) SetMulticastOnly(v bool) error {
+	return c.beforeBind("MulticastOnly", func() { c.p.MulticastOnly = &v })
+}
+
+// SetOutboundUnicastHopLimit sets the TTL or hop limit of unicast
+// datagrams (default 128); 0 is E_INVALIDARG.
+func (c *DatagramSocketControl) SetOutboundUnicastHopLimit(v uint8) error {
+	if err := checkHopLimit("DatagramSocketControl", v); err != nil {
+		return err
+	}
+	w := uint32(v)
+	return c.beforeBind("OutboundUnicastHopLimit", func() { c.p.OutboundUnicastHopLimit = &w })
+}
+
+// SetQualityOfService sets the traffic class (Normal or LowLatency).
+func (c *DatagramSocketControl) SetQualityOfService(v sockets.SocketQualityOfService) error {
+	if err := checkQoS("DatagramSocketControl", v); err != nil {
+		return err
+	}
+	w := int32(v)
+	return c.beforeBind("QualityOfService", func() { c.p.QualityOfService = &w })
+}
+
+func (c *DatagramSocketControl) proto() *pluginv1.DatagramControl {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := &pluginv1.DatagramControl{DontFragment: c.p.DontFragment, InboundBufferSizeInBytes: c.p.InboundBufferSizeInBytes,
+		MulticastOnly: c.p.MulticastOnly, OutboundUnicastHopLimit: c.p.OutboundUnicastHopLimit, QualityOfService: c.p.QualityOfService}
+	if p.DontFragment == nil && p.InboundBufferSizeInBytes == nil && p.MulticastOnly == nil && p.OutboundUnicastHopLimit == nil && p.QualityOfService == nil {
+		return nil
+	}
+	return p
 }
 
 // MessageReceived is raised for each datagram received.
@@ -115,7 +190,7 @@ func (d *DatagramSocket) bind(ctx context.Context, op, host, service string, exp
 		return nil
 	}
 	res, err := d.h.s.do(ctx, op, &pluginv1.Command{Command: &pluginv1.Command_DatagramBind{DatagramBind: &pluginv1.DatagramBind{
-		Host: host, Service: service}}}, d)
+		Host: host, Service: service, Control: d.ctl.proto()}}}, d)
 	if err != nil {
 		return err
 	}
@@ -152,11 +227,12 @@ func (d *DatagramSocket) Connect(ctx context.Context, host *networking.HostName,
 		return socketerror.Closed(op)
 	}
 	var sk sink
+	var ctl *pluginv1.DatagramControl
 	if id == 0 {
-		sk = d // a new socket: its datagrams come to d
+		sk, ctl = d, d.ctl.proto() // a new socket: its datagrams come to d
 	}
 	res, err := d.h.s.do(ctx, op, &pluginv1.Command{Command: &pluginv1.Command_DatagramConnect{DatagramConnect: &pluginv1.DatagramConnect{
-		Socket: id, Host: host.RawName(), Service: service}}}, sk)
+		Socket: id, Host: host.RawName(), Service: service, Control: ctl}}}, sk)
 	if err != nil {
 		return err
 	}

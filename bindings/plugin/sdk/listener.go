@@ -74,13 +74,52 @@ type StreamSocketListenerControl struct {
 	keepAlive *bool
 	certPEM   []byte
 	keyPEM    []byte
+	opts      streamOptions
+}
+
+// SetOutboundBufferSizeInBytes sets accepted sockets' send buffer size
+// (0 keeps the system's).
+func (c *StreamSocketListenerControl) SetOutboundBufferSizeInBytes(v uint32) error {
+	c.mu.Lock()
+	c.opts.sendBuffer = &v
+	c.mu.Unlock()
+	return nil
+}
+
+// SetOutboundUnicastHopLimit sets accepted sockets' hop limit (default
+// 128); 0 is E_INVALIDARG.
+func (c *StreamSocketListenerControl) SetOutboundUnicastHopLimit(v uint8) error {
+	if err := checkHopLimit("StreamSocketListenerControl", v); err != nil {
+		return err
+	}
+	w := uint32(v)
+	c.mu.Lock()
+	c.opts.hopLimit = &w
+	c.mu.Unlock()
+	return nil
+}
+
+// SetQualityOfService sets accepted sockets' traffic class.
+func (c *StreamSocketListenerControl) SetQualityOfService(v sockets.SocketQualityOfService) error {
+	if err := checkQoS("StreamSocketListenerControl", v); err != nil {
+		return err
+	}
+	w := int32(v)
+	c.mu.Lock()
+	c.opts.qos = &w
+	c.mu.Unlock()
+	return nil
 }
 
 // SetNoDelay sets TCP_NODELAY on accepted sockets (default true).
 func (c *StreamSocketListenerControl) SetNoDelay(v bool) { c.mu.Lock(); c.noDelay = &v; c.mu.Unlock() }
 
 // SetKeepAlive sets SO_KEEPALIVE on accepted sockets (default false).
-func (c *StreamSocketListenerControl) SetKeepAlive(v bool) { c.mu.Lock(); c.keepAlive = &v; c.mu.Unlock() }
+func (c *StreamSocketListenerControl) SetKeepAlive(v bool) {
+	c.mu.Lock()
+	c.keepAlive = &v
+	c.mu.Unlock()
+}
 
 // SetServerCertificate sets the certificate chain and private key a
 // listener bound with a TLS protection level serves (a netrun extension,
@@ -117,10 +156,12 @@ func (c *StreamSocketListenerControl) LoadServerCertificate(certFile, keyFile st
 func (c *StreamSocketListenerControl) proto() *pluginv1.StreamControl {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.noDelay == nil && c.keepAlive == nil {
+	if c.noDelay == nil && c.keepAlive == nil && c.opts.empty() {
 		return nil
 	}
-	return &pluginv1.StreamControl{NoDelay: c.noDelay, KeepAlive: c.keepAlive}
+	p := &pluginv1.StreamControl{NoDelay: c.noDelay, KeepAlive: c.keepAlive}
+	c.opts.fill(p)
+	return p
 }
 
 func (c *StreamSocketListenerControl) certificate() (certPEM, keyPEM []byte) {

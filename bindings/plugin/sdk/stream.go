@@ -85,6 +85,72 @@ type StreamSocketControl struct {
 	keepAlive     *bool
 	minProtection *sockets.SocketProtectionLevel
 	ignorable     []sockets.ChainValidationResult
+	opts          streamOptions
+}
+
+// streamOptions are the socket options a stream socket and a listener
+// share, as the protocol carries them.
+type streamOptions struct {
+	sendBuffer *uint32
+	hopLimit   *uint32
+	qos        *int32
+	serialize  *bool
+}
+
+func (o *streamOptions) fill(p *pluginv1.StreamControl) {
+	p.OutboundBufferSizeInBytes, p.OutboundUnicastHopLimit, p.QualityOfService, p.SerializeConnectionAttempts =
+		o.sendBuffer, o.hopLimit, o.qos, o.serialize
+}
+
+func (o *streamOptions) empty() bool {
+	return o.sendBuffer == nil && o.hopLimit == nil && o.qos == nil && o.serialize == nil
+}
+
+// checkHopLimit and checkQoS check values as the runtime's setters do.
+func checkHopLimit(class string, v uint8) error {
+	if v == 0 {
+		return socketerror.InvalidArg(class+".OutboundUnicastHopLimit", "value", "must be 1 to 255")
+	}
+	return nil
+}
+
+func checkQoS(class string, v sockets.SocketQualityOfService) error {
+	if v != sockets.Normal && v != sockets.LowLatency {
+		return socketerror.InvalidArg(class+".QualityOfService", "value", "%s is not a SocketQualityOfService", v)
+	}
+	return nil
+}
+
+// SetOutboundBufferSizeInBytes sets the send buffer size (SO_SNDBUF; 0
+// keeps the system's). It fails once connected.
+func (c *StreamSocketControl) SetOutboundBufferSizeInBytes(v uint32) error {
+	return c.beforeConnect("OutboundBufferSizeInBytes", func() { c.opts.sendBuffer = &v })
+}
+
+// SetOutboundUnicastHopLimit sets the TTL or hop limit of outgoing
+// packets (default 128); 0 is E_INVALIDARG. It fails once connected.
+func (c *StreamSocketControl) SetOutboundUnicastHopLimit(v uint8) error {
+	if err := checkHopLimit("StreamSocketControl", v); err != nil {
+		return err
+	}
+	w := uint32(v)
+	return c.beforeConnect("OutboundUnicastHopLimit", func() { c.opts.hopLimit = &w })
+}
+
+// SetQualityOfService sets the traffic class (Normal or LowLatency). It
+// fails once connected.
+func (c *StreamSocketControl) SetQualityOfService(v sockets.SocketQualityOfService) error {
+	if err := checkQoS("StreamSocketControl", v); err != nil {
+		return err
+	}
+	w := int32(v)
+	return c.beforeConnect("QualityOfService", func() { c.opts.qos = &w })
+}
+
+// SetSerializeConnectionAttempts makes Connect try one address at a time.
+// It fails once connected.
+func (c *StreamSocketControl) SetSerializeConnectionAttempts(v bool) error {
+	return c.beforeConnect("SerializeConnectionAttempts", func() { c.opts.serialize = &v })
 }
 
 // SetNoDelay sets TCP_NODELAY (default true).
@@ -166,9 +232,10 @@ func (c *StreamSocketControl) proto() *pluginv1.StreamControl {
 	for _, r := range c.ignorable {
 		p.IgnorableServerCertificateErrors = append(p.IgnorableServerCertificateErrors, int32(r))
 	}
-	if p.NoDelay == nil && p.KeepAlive == nil && p.MinProtectionLevel == nil && len(p.IgnorableServerCertificateErrors) == 0 {
+	if p.NoDelay == nil && p.KeepAlive == nil && p.MinProtectionLevel == nil && len(p.IgnorableServerCertificateErrors) == 0 && c.opts.empty() {
 		return nil
 	}
+	c.opts.fill(p)
 	return p
 }
 

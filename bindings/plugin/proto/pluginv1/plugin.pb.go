@@ -673,8 +673,18 @@ type StreamControl struct {
 	// (default 6 Tls10): the lowest TLS version a connect or upgrade
 	// accepts. StreamConnect only.
 	MinProtectionLevel *int32 `protobuf:"varint,4,opt,name=min_protection_level,json=minProtectionLevel,proto3,oneof" json:"min_protection_level,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// outbound_buffer_size_in_bytes is OutboundBufferSizeInBytes (SO_SNDBUF).
+	OutboundBufferSizeInBytes *uint32 `protobuf:"varint,5,opt,name=outbound_buffer_size_in_bytes,json=outboundBufferSizeInBytes,proto3,oneof" json:"outbound_buffer_size_in_bytes,omitempty"`
+	// outbound_unicast_hop_limit is OutboundUnicastHopLimit, 1 to 255
+	// (default 128); another value is E_INVALIDARG naming the property.
+	OutboundUnicastHopLimit *uint32 `protobuf:"varint,6,opt,name=outbound_unicast_hop_limit,json=outboundUnicastHopLimit,proto3,oneof" json:"outbound_unicast_hop_limit,omitempty"`
+	// quality_of_service is QualityOfService: 0 Normal, 1 LowLatency.
+	QualityOfService *int32 `protobuf:"varint,7,opt,name=quality_of_service,json=qualityOfService,proto3,oneof" json:"quality_of_service,omitempty"`
+	// serialize_connection_attempts is SerializeConnectionAttempts.
+	// StreamConnect only.
+	SerializeConnectionAttempts *bool `protobuf:"varint,8,opt,name=serialize_connection_attempts,json=serializeConnectionAttempts,proto3,oneof" json:"serialize_connection_attempts,omitempty"`
+	unknownFields               protoimpl.UnknownFields
+	sizeCache                   protoimpl.SizeCache
 }
 
 func (x *StreamControl) Reset() {
@@ -735,6 +745,116 @@ func (x *StreamControl) GetMinProtectionLevel() int32 {
 	return 0
 }
 
+func (x *StreamControl) GetOutboundBufferSizeInBytes() uint32 {
+	if x != nil && x.OutboundBufferSizeInBytes != nil {
+		return *x.OutboundBufferSizeInBytes
+	}
+	return 0
+}
+
+func (x *StreamControl) GetOutboundUnicastHopLimit() uint32 {
+	if x != nil && x.OutboundUnicastHopLimit != nil {
+		return *x.OutboundUnicastHopLimit
+	}
+	return 0
+}
+
+func (x *StreamControl) GetQualityOfService() int32 {
+	if x != nil && x.QualityOfService != nil {
+		return *x.QualityOfService
+	}
+	return 0
+}
+
+func (x *StreamControl) GetSerializeConnectionAttempts() bool {
+	if x != nil && x.SerializeConnectionAttempts != nil {
+		return *x.SerializeConnectionAttempts
+	}
+	return false
+}
+
+// DatagramControl carries DatagramSocketControl options; an unset field
+// keeps the runtime's default. They apply when the socket binds (a bound
+// socket's, but for outbound_unicast_hop_limit, are E_ILLEGAL_METHOD_CALL).
+type DatagramControl struct {
+	state                    protoimpl.MessageState `protogen:"open.v1"`
+	DontFragment             *bool                  `protobuf:"varint,1,opt,name=dont_fragment,json=dontFragment,proto3,oneof" json:"dont_fragment,omitempty"`
+	InboundBufferSizeInBytes *uint32                `protobuf:"varint,2,opt,name=inbound_buffer_size_in_bytes,json=inboundBufferSizeInBytes,proto3,oneof" json:"inbound_buffer_size_in_bytes,omitempty"`
+	MulticastOnly            *bool                  `protobuf:"varint,3,opt,name=multicast_only,json=multicastOnly,proto3,oneof" json:"multicast_only,omitempty"`
+	// outbound_unicast_hop_limit is 1 to 255; another value is
+	// E_INVALIDARG naming the property.
+	OutboundUnicastHopLimit *uint32 `protobuf:"varint,4,opt,name=outbound_unicast_hop_limit,json=outboundUnicastHopLimit,proto3,oneof" json:"outbound_unicast_hop_limit,omitempty"`
+	// quality_of_service: 0 Normal, 1 LowLatency.
+	QualityOfService *int32 `protobuf:"varint,5,opt,name=quality_of_service,json=qualityOfService,proto3,oneof" json:"quality_of_service,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *DatagramControl) Reset() {
+	*x = DatagramControl{}
+	mi := &file_plugin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DatagramControl) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DatagramControl) ProtoMessage() {}
+
+func (x *DatagramControl) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DatagramControl.ProtoReflect.Descriptor instead.
+func (*DatagramControl) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *DatagramControl) GetDontFragment() bool {
+	if x != nil && x.DontFragment != nil {
+		return *x.DontFragment
+	}
+	return false
+}
+
+func (x *DatagramControl) GetInboundBufferSizeInBytes() uint32 {
+	if x != nil && x.InboundBufferSizeInBytes != nil {
+		return *x.InboundBufferSizeInBytes
+	}
+	return 0
+}
+
+func (x *DatagramControl) GetMulticastOnly() bool {
+	if x != nil && x.MulticastOnly != nil {
+		return *x.MulticastOnly
+	}
+	return false
+}
+
+func (x *DatagramControl) GetOutboundUnicastHopLimit() uint32 {
+	if x != nil && x.OutboundUnicastHopLimit != nil {
+		return *x.OutboundUnicastHopLimit
+	}
+	return 0
+}
+
+func (x *DatagramControl) GetQualityOfService() int32 {
+	if x != nil && x.QualityOfService != nil {
+		return *x.QualityOfService
+	}
+	return 0
+}
+
 // Event is one thing that happened in the host for the plugin.
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -758,7 +878,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_plugin_proto_msgTypes[5]
+	mi := &file_plugin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +890,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[5]
+	mi := &file_plugin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -783,7 +903,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{5}
+	return file_plugin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Event) GetEvent() isEvent_Event {
@@ -992,7 +1112,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_plugin_proto_msgTypes[6]
+	mi := &file_plugin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1004,7 +1124,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[6]
+	mi := &file_plugin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1017,7 +1137,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{6}
+	return file_plugin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Hello) GetProtocolVersion() uint32 {
@@ -1095,7 +1215,7 @@ type SocketActivity struct {
 
 func (x *SocketActivity) Reset() {
 	*x = SocketActivity{}
-	mi := &file_plugin_proto_msgTypes[7]
+	mi := &file_plugin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1107,7 +1227,7 @@ func (x *SocketActivity) String() string {
 func (*SocketActivity) ProtoMessage() {}
 
 func (x *SocketActivity) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[7]
+	mi := &file_plugin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1120,7 +1240,7 @@ func (x *SocketActivity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketActivity.ProtoReflect.Descriptor instead.
 func (*SocketActivity) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{7}
+	return file_plugin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SocketActivity) GetReason() SocketActivityReason {
@@ -1184,7 +1304,7 @@ type TransferredSocket struct {
 
 func (x *TransferredSocket) Reset() {
 	*x = TransferredSocket{}
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1196,7 +1316,7 @@ func (x *TransferredSocket) String() string {
 func (*TransferredSocket) ProtoMessage() {}
 
 func (x *TransferredSocket) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1209,7 +1329,7 @@ func (x *TransferredSocket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferredSocket.ProtoReflect.Descriptor instead.
 func (*TransferredSocket) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{8}
+	return file_plugin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TransferredSocket) GetSocket() uint64 {
@@ -1268,7 +1388,7 @@ type Completion struct {
 
 func (x *Completion) Reset() {
 	*x = Completion{}
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1280,7 +1400,7 @@ func (x *Completion) String() string {
 func (*Completion) ProtoMessage() {}
 
 func (x *Completion) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1293,7 +1413,7 @@ func (x *Completion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Completion.ProtoReflect.Descriptor instead.
 func (*Completion) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{9}
+	return file_plugin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Completion) GetOp() uint64 {
@@ -1427,7 +1547,7 @@ type Done struct {
 
 func (x *Done) Reset() {
 	*x = Done{}
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1439,7 +1559,7 @@ func (x *Done) String() string {
 func (*Done) ProtoMessage() {}
 
 func (x *Done) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1452,7 +1572,7 @@ func (x *Done) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Done.ProtoReflect.Descriptor instead.
 func (*Done) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{10}
+	return file_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 // SocketCreated names the socket a command made (or reclaimed).
@@ -1469,7 +1589,7 @@ type SocketCreated struct {
 
 func (x *SocketCreated) Reset() {
 	*x = SocketCreated{}
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1481,7 +1601,7 @@ func (x *SocketCreated) String() string {
 func (*SocketCreated) ProtoMessage() {}
 
 func (x *SocketCreated) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1494,7 +1614,7 @@ func (x *SocketCreated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketCreated.ProtoReflect.Descriptor instead.
 func (*SocketCreated) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{11}
+	return file_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SocketCreated) GetSocket() uint64 {
@@ -1530,7 +1650,7 @@ type ReadResult struct {
 
 func (x *ReadResult) Reset() {
 	*x = ReadResult{}
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1542,7 +1662,7 @@ func (x *ReadResult) String() string {
 func (*ReadResult) ProtoMessage() {}
 
 func (x *ReadResult) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1555,7 +1675,7 @@ func (x *ReadResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadResult.ProtoReflect.Descriptor instead.
 func (*ReadResult) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{12}
+	return file_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReadResult) GetData() []byte {
@@ -1582,7 +1702,7 @@ type WriteResult struct {
 
 func (x *WriteResult) Reset() {
 	*x = WriteResult{}
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1594,7 +1714,7 @@ func (x *WriteResult) String() string {
 func (*WriteResult) ProtoMessage() {}
 
 func (x *WriteResult) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1607,7 +1727,7 @@ func (x *WriteResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteResult.ProtoReflect.Descriptor instead.
 func (*WriteResult) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{13}
+	return file_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WriteResult) GetBytes() uint32 {
@@ -1637,7 +1757,7 @@ type ControlChannelResult struct {
 
 func (x *ControlChannelResult) Reset() {
 	*x = ControlChannelResult{}
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1649,7 +1769,7 @@ func (x *ControlChannelResult) String() string {
 func (*ControlChannelResult) ProtoMessage() {}
 
 func (x *ControlChannelResult) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1662,7 +1782,7 @@ func (x *ControlChannelResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlChannelResult.ProtoReflect.Descriptor instead.
 func (*ControlChannelResult) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14}
+	return file_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ControlChannelResult) GetChannel() uint64 {
@@ -1705,7 +1825,7 @@ type ControlChannelEvent struct {
 
 func (x *ControlChannelEvent) Reset() {
 	*x = ControlChannelEvent{}
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1717,7 +1837,7 @@ func (x *ControlChannelEvent) String() string {
 func (*ControlChannelEvent) ProtoMessage() {}
 
 func (x *ControlChannelEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1730,7 +1850,7 @@ func (x *ControlChannelEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlChannelEvent.ProtoReflect.Descriptor instead.
 func (*ControlChannelEvent) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15}
+	return file_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ControlChannelEvent) GetChannel() uint64 {
@@ -1774,7 +1894,7 @@ type ConnectionReceived struct {
 
 func (x *ConnectionReceived) Reset() {
 	*x = ConnectionReceived{}
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1786,7 +1906,7 @@ func (x *ConnectionReceived) String() string {
 func (*ConnectionReceived) ProtoMessage() {}
 
 func (x *ConnectionReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1799,7 +1919,7 @@ func (x *ConnectionReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionReceived.ProtoReflect.Descriptor instead.
 func (*ConnectionReceived) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16}
+	return file_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ConnectionReceived) GetListener() uint64 {
@@ -1837,7 +1957,7 @@ type MessageReceived struct {
 
 func (x *MessageReceived) Reset() {
 	*x = MessageReceived{}
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1849,7 +1969,7 @@ func (x *MessageReceived) String() string {
 func (*MessageReceived) ProtoMessage() {}
 
 func (x *MessageReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1862,7 +1982,7 @@ func (x *MessageReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageReceived.ProtoReflect.Descriptor instead.
 func (*MessageReceived) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{17}
+	return file_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *MessageReceived) GetSocket() uint64 {
@@ -1911,7 +2031,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1923,7 +2043,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1936,7 +2056,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18}
+	return file_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Ping) GetSeq() uint64 {
@@ -1957,7 +2077,7 @@ type Shutdown struct {
 
 func (x *Shutdown) Reset() {
 	*x = Shutdown{}
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1969,7 +2089,7 @@ func (x *Shutdown) String() string {
 func (*Shutdown) ProtoMessage() {}
 
 func (x *Shutdown) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1982,7 +2102,7 @@ func (x *Shutdown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Shutdown.ProtoReflect.Descriptor instead.
 func (*Shutdown) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{19}
+	return file_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Shutdown) GetReason() string {
@@ -2004,7 +2124,7 @@ type ProtocolError struct {
 
 func (x *ProtocolError) Reset() {
 	*x = ProtocolError{}
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2016,7 +2136,7 @@ func (x *ProtocolError) String() string {
 func (*ProtocolError) ProtoMessage() {}
 
 func (x *ProtocolError) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2029,7 +2149,7 @@ func (x *ProtocolError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProtocolError.ProtoReflect.Descriptor instead.
 func (*ProtocolError) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20}
+	return file_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ProtocolError) GetOp() uint64 {
@@ -2095,7 +2215,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2107,7 +2227,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2120,7 +2240,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{21}
+	return file_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Command) GetOp() uint64 {
@@ -2614,7 +2734,7 @@ type StreamConnect struct {
 
 func (x *StreamConnect) Reset() {
 	*x = StreamConnect{}
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2626,7 +2746,7 @@ func (x *StreamConnect) String() string {
 func (*StreamConnect) ProtoMessage() {}
 
 func (x *StreamConnect) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2639,7 +2759,7 @@ func (x *StreamConnect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamConnect.ProtoReflect.Descriptor instead.
 func (*StreamConnect) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{22}
+	return file_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StreamConnect) GetHost() string {
@@ -2700,7 +2820,7 @@ type StreamRead struct {
 
 func (x *StreamRead) Reset() {
 	*x = StreamRead{}
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2712,7 +2832,7 @@ func (x *StreamRead) String() string {
 func (*StreamRead) ProtoMessage() {}
 
 func (x *StreamRead) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2725,7 +2845,7 @@ func (x *StreamRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamRead.ProtoReflect.Descriptor instead.
 func (*StreamRead) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{23}
+	return file_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *StreamRead) GetSocket() uint64 {
@@ -2792,7 +2912,7 @@ type StreamWrite struct {
 
 func (x *StreamWrite) Reset() {
 	*x = StreamWrite{}
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2804,7 +2924,7 @@ func (x *StreamWrite) String() string {
 func (*StreamWrite) ProtoMessage() {}
 
 func (x *StreamWrite) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2817,7 +2937,7 @@ func (x *StreamWrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamWrite.ProtoReflect.Descriptor instead.
 func (*StreamWrite) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{24}
+	return file_plugin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *StreamWrite) GetSocket() uint64 {
@@ -2864,7 +2984,7 @@ type StreamUpgradeToSsl struct {
 
 func (x *StreamUpgradeToSsl) Reset() {
 	*x = StreamUpgradeToSsl{}
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2876,7 +2996,7 @@ func (x *StreamUpgradeToSsl) String() string {
 func (*StreamUpgradeToSsl) ProtoMessage() {}
 
 func (x *StreamUpgradeToSsl) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2889,7 +3009,7 @@ func (x *StreamUpgradeToSsl) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamUpgradeToSsl.ProtoReflect.Descriptor instead.
 func (*StreamUpgradeToSsl) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{25}
+	return file_plugin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *StreamUpgradeToSsl) GetSocket() uint64 {
@@ -2923,7 +3043,7 @@ type StreamFlush struct {
 
 func (x *StreamFlush) Reset() {
 	*x = StreamFlush{}
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2935,7 +3055,7 @@ func (x *StreamFlush) String() string {
 func (*StreamFlush) ProtoMessage() {}
 
 func (x *StreamFlush) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2948,7 +3068,7 @@ func (x *StreamFlush) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamFlush.ProtoReflect.Descriptor instead.
 func (*StreamFlush) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{26}
+	return file_plugin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *StreamFlush) GetSocket() uint64 {
@@ -2984,7 +3104,7 @@ type ListenerBind struct {
 
 func (x *ListenerBind) Reset() {
 	*x = ListenerBind{}
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2996,7 +3116,7 @@ func (x *ListenerBind) String() string {
 func (*ListenerBind) ProtoMessage() {}
 
 func (x *ListenerBind) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3009,7 +3129,7 @@ func (x *ListenerBind) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListenerBind.ProtoReflect.Descriptor instead.
 func (*ListenerBind) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{27}
+	return file_plugin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListenerBind) GetHost() string {
@@ -3060,13 +3180,14 @@ type DatagramBind struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Host          string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
 	Service       string                 `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
+	Control       *DatagramControl       `protobuf:"bytes,3,opt,name=control,proto3" json:"control,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DatagramBind) Reset() {
 	*x = DatagramBind{}
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3078,7 +3199,7 @@ func (x *DatagramBind) String() string {
 func (*DatagramBind) ProtoMessage() {}
 
 func (x *DatagramBind) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3091,7 +3212,7 @@ func (x *DatagramBind) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatagramBind.ProtoReflect.Descriptor instead.
 func (*DatagramBind) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{28}
+	return file_plugin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DatagramBind) GetHost() string {
@@ -3108,6 +3229,13 @@ func (x *DatagramBind) GetService() string {
 	return ""
 }
 
+func (x *DatagramBind) GetControl() *DatagramControl {
+	if x != nil {
+		return x.Control
+	}
+	return nil
+}
+
 // DatagramConnect is DatagramSocket.ConnectAsync(host, service): it
 // connects the datagram socket `socket`, or with socket 0 makes a new
 // one, binds it to an ephemeral port and connects it. Afterwards only
@@ -3122,13 +3250,14 @@ type DatagramConnect struct {
 	Socket        uint64                 `protobuf:"varint,1,opt,name=socket,proto3" json:"socket,omitempty"`
 	Host          string                 `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
 	Service       string                 `protobuf:"bytes,3,opt,name=service,proto3" json:"service,omitempty"`
+	Control       *DatagramControl       `protobuf:"bytes,4,opt,name=control,proto3" json:"control,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DatagramConnect) Reset() {
 	*x = DatagramConnect{}
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3140,7 +3269,7 @@ func (x *DatagramConnect) String() string {
 func (*DatagramConnect) ProtoMessage() {}
 
 func (x *DatagramConnect) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3153,7 +3282,7 @@ func (x *DatagramConnect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatagramConnect.ProtoReflect.Descriptor instead.
 func (*DatagramConnect) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{29}
+	return file_plugin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DatagramConnect) GetSocket() uint64 {
@@ -3177,6 +3306,13 @@ func (x *DatagramConnect) GetService() string {
 	return ""
 }
 
+func (x *DatagramConnect) GetControl() *DatagramControl {
+	if x != nil {
+		return x.Control
+	}
+	return nil
+}
+
 // DatagramJoinMulticastGroup is JoinMulticastGroup(host) on a bound
 // datagram socket: host is a multicast IP address (an IPv6 one may carry
 // a zone, the interface). Completes with Done; a host that is not a
@@ -3192,7 +3328,7 @@ type DatagramJoinMulticastGroup struct {
 
 func (x *DatagramJoinMulticastGroup) Reset() {
 	*x = DatagramJoinMulticastGroup{}
-	mi := &file_plugin_proto_msgTypes[30]
+	mi := &file_plugin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3204,7 +3340,7 @@ func (x *DatagramJoinMulticastGroup) String() string {
 func (*DatagramJoinMulticastGroup) ProtoMessage() {}
 
 func (x *DatagramJoinMulticastGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[30]
+	mi := &file_plugin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3217,7 +3353,7 @@ func (x *DatagramJoinMulticastGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatagramJoinMulticastGroup.ProtoReflect.Descriptor instead.
 func (*DatagramJoinMulticastGroup) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{30}
+	return file_plugin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DatagramJoinMulticastGroup) GetSocket() uint64 {
@@ -3250,7 +3386,7 @@ type DatagramSend struct {
 
 func (x *DatagramSend) Reset() {
 	*x = DatagramSend{}
-	mi := &file_plugin_proto_msgTypes[31]
+	mi := &file_plugin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3262,7 +3398,7 @@ func (x *DatagramSend) String() string {
 func (*DatagramSend) ProtoMessage() {}
 
 func (x *DatagramSend) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[31]
+	mi := &file_plugin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3275,7 +3411,7 @@ func (x *DatagramSend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatagramSend.ProtoReflect.Descriptor instead.
 func (*DatagramSend) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{31}
+	return file_plugin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DatagramSend) GetSocket() uint64 {
@@ -3317,7 +3453,7 @@ type Close struct {
 
 func (x *Close) Reset() {
 	*x = Close{}
-	mi := &file_plugin_proto_msgTypes[32]
+	mi := &file_plugin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3329,7 +3465,7 @@ func (x *Close) String() string {
 func (*Close) ProtoMessage() {}
 
 func (x *Close) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[32]
+	mi := &file_plugin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3342,7 +3478,7 @@ func (x *Close) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Close.ProtoReflect.Descriptor instead.
 func (*Close) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{32}
+	return file_plugin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Close) GetSocket() uint64 {
@@ -3362,7 +3498,7 @@ type CancelIO struct {
 
 func (x *CancelIO) Reset() {
 	*x = CancelIO{}
-	mi := &file_plugin_proto_msgTypes[33]
+	mi := &file_plugin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3374,7 +3510,7 @@ func (x *CancelIO) String() string {
 func (*CancelIO) ProtoMessage() {}
 
 func (x *CancelIO) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[33]
+	mi := &file_plugin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3387,7 +3523,7 @@ func (x *CancelIO) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelIO.ProtoReflect.Descriptor instead.
 func (*CancelIO) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{33}
+	return file_plugin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CancelIO) GetSocket() uint64 {
@@ -3429,7 +3565,7 @@ type TransferOwnership struct {
 
 func (x *TransferOwnership) Reset() {
 	*x = TransferOwnership{}
-	mi := &file_plugin_proto_msgTypes[34]
+	mi := &file_plugin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3441,7 +3577,7 @@ func (x *TransferOwnership) String() string {
 func (*TransferOwnership) ProtoMessage() {}
 
 func (x *TransferOwnership) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[34]
+	mi := &file_plugin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3454,7 +3590,7 @@ func (x *TransferOwnership) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferOwnership.ProtoReflect.Descriptor instead.
 func (*TransferOwnership) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{34}
+	return file_plugin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TransferOwnership) GetSocket() uint64 {
@@ -3526,7 +3662,7 @@ type Reclaim struct {
 
 func (x *Reclaim) Reset() {
 	*x = Reclaim{}
-	mi := &file_plugin_proto_msgTypes[35]
+	mi := &file_plugin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3538,7 +3674,7 @@ func (x *Reclaim) String() string {
 func (*Reclaim) ProtoMessage() {}
 
 func (x *Reclaim) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[35]
+	mi := &file_plugin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3551,7 +3687,7 @@ func (x *Reclaim) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reclaim.ProtoReflect.Descriptor instead.
 func (*Reclaim) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{35}
+	return file_plugin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Reclaim) GetSocket() uint64 {
@@ -3578,7 +3714,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_plugin_proto_msgTypes[36]
+	mi := &file_plugin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3590,7 +3726,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[36]
+	mi := &file_plugin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3603,7 +3739,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{36}
+	return file_plugin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Pong) GetSeq() uint64 {
@@ -3625,7 +3761,7 @@ type Cancel struct {
 
 func (x *Cancel) Reset() {
 	*x = Cancel{}
-	mi := &file_plugin_proto_msgTypes[37]
+	mi := &file_plugin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3637,7 +3773,7 @@ func (x *Cancel) String() string {
 func (*Cancel) ProtoMessage() {}
 
 func (x *Cancel) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[37]
+	mi := &file_plugin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3650,7 +3786,7 @@ func (x *Cancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cancel.ProtoReflect.Descriptor instead.
 func (*Cancel) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{37}
+	return file_plugin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Cancel) GetTarget() uint64 {
@@ -3673,7 +3809,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_plugin_proto_msgTypes[38]
+	mi := &file_plugin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3685,7 +3821,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[38]
+	mi := &file_plugin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3698,7 +3834,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{38}
+	return file_plugin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Ack) GetSocket() uint64 {
@@ -3732,7 +3868,7 @@ type ControlChannelCreate struct {
 
 func (x *ControlChannelCreate) Reset() {
 	*x = ControlChannelCreate{}
-	mi := &file_plugin_proto_msgTypes[39]
+	mi := &file_plugin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3744,7 +3880,7 @@ func (x *ControlChannelCreate) String() string {
 func (*ControlChannelCreate) ProtoMessage() {}
 
 func (x *ControlChannelCreate) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[39]
+	mi := &file_plugin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3757,7 +3893,7 @@ func (x *ControlChannelCreate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlChannelCreate.ProtoReflect.Descriptor instead.
 func (*ControlChannelCreate) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{39}
+	return file_plugin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ControlChannelCreate) GetChannelId() string {
@@ -3794,7 +3930,7 @@ type ControlChannelUsingTransport struct {
 
 func (x *ControlChannelUsingTransport) Reset() {
 	*x = ControlChannelUsingTransport{}
-	mi := &file_plugin_proto_msgTypes[40]
+	mi := &file_plugin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3806,7 +3942,7 @@ func (x *ControlChannelUsingTransport) String() string {
 func (*ControlChannelUsingTransport) ProtoMessage() {}
 
 func (x *ControlChannelUsingTransport) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[40]
+	mi := &file_plugin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3819,7 +3955,7 @@ func (x *ControlChannelUsingTransport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlChannelUsingTransport.ProtoReflect.Descriptor instead.
 func (*ControlChannelUsingTransport) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{40}
+	return file_plugin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ControlChannelUsingTransport) GetChannel() uint64 {
@@ -3848,7 +3984,7 @@ type ControlChannelWaitForPushEnabled struct {
 
 func (x *ControlChannelWaitForPushEnabled) Reset() {
 	*x = ControlChannelWaitForPushEnabled{}
-	mi := &file_plugin_proto_msgTypes[41]
+	mi := &file_plugin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3860,7 +3996,7 @@ func (x *ControlChannelWaitForPushEnabled) String() string {
 func (*ControlChannelWaitForPushEnabled) ProtoMessage() {}
 
 func (x *ControlChannelWaitForPushEnabled) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[41]
+	mi := &file_plugin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3873,7 +4009,7 @@ func (x *ControlChannelWaitForPushEnabled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlChannelWaitForPushEnabled.ProtoReflect.Descriptor instead.
 func (*ControlChannelWaitForPushEnabled) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{41}
+	return file_plugin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ControlChannelWaitForPushEnabled) GetChannel() uint64 {
@@ -3894,7 +4030,7 @@ type ControlChannelDecreaseKeepAlive struct {
 
 func (x *ControlChannelDecreaseKeepAlive) Reset() {
 	*x = ControlChannelDecreaseKeepAlive{}
-	mi := &file_plugin_proto_msgTypes[42]
+	mi := &file_plugin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3906,7 +4042,7 @@ func (x *ControlChannelDecreaseKeepAlive) String() string {
 func (*ControlChannelDecreaseKeepAlive) ProtoMessage() {}
 
 func (x *ControlChannelDecreaseKeepAlive) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[42]
+	mi := &file_plugin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3919,7 +4055,7 @@ func (x *ControlChannelDecreaseKeepAlive) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlChannelDecreaseKeepAlive.ProtoReflect.Descriptor instead.
 func (*ControlChannelDecreaseKeepAlive) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{42}
+	return file_plugin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ControlChannelDecreaseKeepAlive) GetChannel() uint64 {
@@ -3940,7 +4076,7 @@ type ControlChannelFlushTransport struct {
 
 func (x *ControlChannelFlushTransport) Reset() {
 	*x = ControlChannelFlushTransport{}
-	mi := &file_plugin_proto_msgTypes[43]
+	mi := &file_plugin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3952,7 +4088,7 @@ func (x *ControlChannelFlushTransport) String() string {
 func (*ControlChannelFlushTransport) ProtoMessage() {}
 
 func (x *ControlChannelFlushTransport) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[43]
+	mi := &file_plugin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3965,7 +4101,7 @@ func (x *ControlChannelFlushTransport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlChannelFlushTransport.ProtoReflect.Descriptor instead.
 func (*ControlChannelFlushTransport) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{43}
+	return file_plugin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ControlChannelFlushTransport) GetChannel() uint64 {
@@ -3986,7 +4122,7 @@ type ControlChannelClose struct {
 
 func (x *ControlChannelClose) Reset() {
 	*x = ControlChannelClose{}
-	mi := &file_plugin_proto_msgTypes[44]
+	mi := &file_plugin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3998,7 +4134,7 @@ func (x *ControlChannelClose) String() string {
 func (*ControlChannelClose) ProtoMessage() {}
 
 func (x *ControlChannelClose) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[44]
+	mi := &file_plugin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4011,7 +4147,7 @@ func (x *ControlChannelClose) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlChannelClose.ProtoReflect.Descriptor instead.
 func (*ControlChannelClose) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{44}
+	return file_plugin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ControlChannelClose) GetChannel() uint64 {
@@ -4032,7 +4168,7 @@ type WebSocketHeader struct {
 
 func (x *WebSocketHeader) Reset() {
 	*x = WebSocketHeader{}
-	mi := &file_plugin_proto_msgTypes[45]
+	mi := &file_plugin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4044,7 +4180,7 @@ func (x *WebSocketHeader) String() string {
 func (*WebSocketHeader) ProtoMessage() {}
 
 func (x *WebSocketHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[45]
+	mi := &file_plugin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4057,7 +4193,7 @@ func (x *WebSocketHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketHeader.ProtoReflect.Descriptor instead.
 func (*WebSocketHeader) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{45}
+	return file_plugin_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *WebSocketHeader) GetName() string {
@@ -4123,7 +4259,7 @@ type WebSocketConnect struct {
 
 func (x *WebSocketConnect) Reset() {
 	*x = WebSocketConnect{}
-	mi := &file_plugin_proto_msgTypes[46]
+	mi := &file_plugin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4135,7 +4271,7 @@ func (x *WebSocketConnect) String() string {
 func (*WebSocketConnect) ProtoMessage() {}
 
 func (x *WebSocketConnect) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[46]
+	mi := &file_plugin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4148,7 +4284,7 @@ func (x *WebSocketConnect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketConnect.ProtoReflect.Descriptor instead.
 func (*WebSocketConnect) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{46}
+	return file_plugin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *WebSocketConnect) GetKind() SocketKind {
@@ -4281,7 +4417,7 @@ type WebSocketAccept struct {
 
 func (x *WebSocketAccept) Reset() {
 	*x = WebSocketAccept{}
-	mi := &file_plugin_proto_msgTypes[47]
+	mi := &file_plugin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4293,7 +4429,7 @@ func (x *WebSocketAccept) String() string {
 func (*WebSocketAccept) ProtoMessage() {}
 
 func (x *WebSocketAccept) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[47]
+	mi := &file_plugin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4306,7 +4442,7 @@ func (x *WebSocketAccept) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketAccept.ProtoReflect.Descriptor instead.
 func (*WebSocketAccept) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{47}
+	return file_plugin_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *WebSocketAccept) GetSocket() uint64 {
@@ -4412,7 +4548,7 @@ type WebSocketSend struct {
 
 func (x *WebSocketSend) Reset() {
 	*x = WebSocketSend{}
-	mi := &file_plugin_proto_msgTypes[48]
+	mi := &file_plugin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4424,7 +4560,7 @@ func (x *WebSocketSend) String() string {
 func (*WebSocketSend) ProtoMessage() {}
 
 func (x *WebSocketSend) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[48]
+	mi := &file_plugin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4437,7 +4573,7 @@ func (x *WebSocketSend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketSend.ProtoReflect.Descriptor instead.
 func (*WebSocketSend) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{48}
+	return file_plugin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *WebSocketSend) GetSocket() uint64 {
@@ -4479,7 +4615,7 @@ type WebSocketFlush struct {
 
 func (x *WebSocketFlush) Reset() {
 	*x = WebSocketFlush{}
-	mi := &file_plugin_proto_msgTypes[49]
+	mi := &file_plugin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4491,7 +4627,7 @@ func (x *WebSocketFlush) String() string {
 func (*WebSocketFlush) ProtoMessage() {}
 
 func (x *WebSocketFlush) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[49]
+	mi := &file_plugin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4504,7 +4640,7 @@ func (x *WebSocketFlush) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketFlush.ProtoReflect.Descriptor instead.
 func (*WebSocketFlush) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{49}
+	return file_plugin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *WebSocketFlush) GetSocket() uint64 {
@@ -4528,7 +4664,7 @@ type WebSocketRead struct {
 
 func (x *WebSocketRead) Reset() {
 	*x = WebSocketRead{}
-	mi := &file_plugin_proto_msgTypes[50]
+	mi := &file_plugin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4540,7 +4676,7 @@ func (x *WebSocketRead) String() string {
 func (*WebSocketRead) ProtoMessage() {}
 
 func (x *WebSocketRead) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[50]
+	mi := &file_plugin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4553,7 +4689,7 @@ func (x *WebSocketRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketRead.ProtoReflect.Descriptor instead.
 func (*WebSocketRead) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{50}
+	return file_plugin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *WebSocketRead) GetSocket() uint64 {
@@ -4593,7 +4729,7 @@ type WebSocketClose struct {
 
 func (x *WebSocketClose) Reset() {
 	*x = WebSocketClose{}
-	mi := &file_plugin_proto_msgTypes[51]
+	mi := &file_plugin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4605,7 +4741,7 @@ func (x *WebSocketClose) String() string {
 func (*WebSocketClose) ProtoMessage() {}
 
 func (x *WebSocketClose) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[51]
+	mi := &file_plugin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4618,7 +4754,7 @@ func (x *WebSocketClose) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketClose.ProtoReflect.Descriptor instead.
 func (*WebSocketClose) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{51}
+	return file_plugin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *WebSocketClose) GetSocket() uint64 {
@@ -4656,7 +4792,7 @@ type WebSocketAck struct {
 
 func (x *WebSocketAck) Reset() {
 	*x = WebSocketAck{}
-	mi := &file_plugin_proto_msgTypes[52]
+	mi := &file_plugin_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4668,7 +4804,7 @@ func (x *WebSocketAck) String() string {
 func (*WebSocketAck) ProtoMessage() {}
 
 func (x *WebSocketAck) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[52]
+	mi := &file_plugin_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4681,7 +4817,7 @@ func (x *WebSocketAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketAck.ProtoReflect.Descriptor instead.
 func (*WebSocketAck) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{52}
+	return file_plugin_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *WebSocketAck) GetSocket() uint64 {
@@ -4717,7 +4853,7 @@ type WebSocketMessageReceived struct {
 
 func (x *WebSocketMessageReceived) Reset() {
 	*x = WebSocketMessageReceived{}
-	mi := &file_plugin_proto_msgTypes[53]
+	mi := &file_plugin_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4729,7 +4865,7 @@ func (x *WebSocketMessageReceived) String() string {
 func (*WebSocketMessageReceived) ProtoMessage() {}
 
 func (x *WebSocketMessageReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[53]
+	mi := &file_plugin_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4742,7 +4878,7 @@ func (x *WebSocketMessageReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketMessageReceived.ProtoReflect.Descriptor instead.
 func (*WebSocketMessageReceived) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{53}
+	return file_plugin_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *WebSocketMessageReceived) GetSocket() uint64 {
@@ -4798,7 +4934,7 @@ type WebSocketClosed struct {
 
 func (x *WebSocketClosed) Reset() {
 	*x = WebSocketClosed{}
-	mi := &file_plugin_proto_msgTypes[54]
+	mi := &file_plugin_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4810,7 +4946,7 @@ func (x *WebSocketClosed) String() string {
 func (*WebSocketClosed) ProtoMessage() {}
 
 func (x *WebSocketClosed) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[54]
+	mi := &file_plugin_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4823,7 +4959,7 @@ func (x *WebSocketClosed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketClosed.ProtoReflect.Descriptor instead.
 func (*WebSocketClosed) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{54}
+	return file_plugin_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *WebSocketClosed) GetSocket() uint64 {
@@ -4885,16 +5021,35 @@ const file_plugin_proto_rawDesc = "" +
 	"remotePort\x12)\n" +
 	"\x10protection_level\x18\x05 \x01(\x05R\x0fprotectionLevel\x12:\n" +
 	"\x19server_certificate_errors\x18\x06 \x03(\x05R\x17serverCertificateErrors\x12I\n" +
-	"!server_certificate_error_severity\x18\a \x01(\x05R\x1eserverCertificateErrorSeverity\"\x8e\x02\n" +
+	"!server_certificate_error_severity\x18\a \x01(\x05R\x1eserverCertificateErrorSeverity\"\x8d\x05\n" +
 	"\rStreamControl\x12\x1e\n" +
 	"\bno_delay\x18\x01 \x01(\bH\x00R\anoDelay\x88\x01\x01\x12\"\n" +
 	"\n" +
 	"keep_alive\x18\x02 \x01(\bH\x01R\tkeepAlive\x88\x01\x01\x12M\n" +
 	"#ignorable_server_certificate_errors\x18\x03 \x03(\x05R ignorableServerCertificateErrors\x125\n" +
-	"\x14min_protection_level\x18\x04 \x01(\x05H\x02R\x12minProtectionLevel\x88\x01\x01B\v\n" +
+	"\x14min_protection_level\x18\x04 \x01(\x05H\x02R\x12minProtectionLevel\x88\x01\x01\x12E\n" +
+	"\x1doutbound_buffer_size_in_bytes\x18\x05 \x01(\rH\x03R\x19outboundBufferSizeInBytes\x88\x01\x01\x12@\n" +
+	"\x1aoutbound_unicast_hop_limit\x18\x06 \x01(\rH\x04R\x17outboundUnicastHopLimit\x88\x01\x01\x121\n" +
+	"\x12quality_of_service\x18\a \x01(\x05H\x05R\x10qualityOfService\x88\x01\x01\x12G\n" +
+	"\x1dserialize_connection_attempts\x18\b \x01(\bH\x06R\x1bserializeConnectionAttempts\x88\x01\x01B\v\n" +
 	"\t_no_delayB\r\n" +
 	"\v_keep_aliveB\x17\n" +
-	"\x15_min_protection_level\"\xc4\x06\n" +
+	"\x15_min_protection_levelB \n" +
+	"\x1e_outbound_buffer_size_in_bytesB\x1d\n" +
+	"\x1b_outbound_unicast_hop_limitB\x15\n" +
+	"\x13_quality_of_serviceB \n" +
+	"\x1e_serialize_connection_attempts\"\x9d\x03\n" +
+	"\x0fDatagramControl\x12(\n" +
+	"\rdont_fragment\x18\x01 \x01(\bH\x00R\fdontFragment\x88\x01\x01\x12C\n" +
+	"\x1cinbound_buffer_size_in_bytes\x18\x02 \x01(\rH\x01R\x18inboundBufferSizeInBytes\x88\x01\x01\x12*\n" +
+	"\x0emulticast_only\x18\x03 \x01(\bH\x02R\rmulticastOnly\x88\x01\x01\x12@\n" +
+	"\x1aoutbound_unicast_hop_limit\x18\x04 \x01(\rH\x03R\x17outboundUnicastHopLimit\x88\x01\x01\x121\n" +
+	"\x12quality_of_service\x18\x05 \x01(\x05H\x04R\x10qualityOfService\x88\x01\x01B\x10\n" +
+	"\x0e_dont_fragmentB\x1f\n" +
+	"\x1d_inbound_buffer_size_in_bytesB\x11\n" +
+	"\x0f_multicast_onlyB\x1d\n" +
+	"\x1b_outbound_unicast_hop_limitB\x15\n" +
+	"\x13_quality_of_service\"\xc4\x06\n" +
 	"\x05Event\x12/\n" +
 	"\x05hello\x18\x01 \x01(\v2\x17.netrun.plugin.v1.HelloH\x00R\x05hello\x12>\n" +
 	"\n" +
@@ -5051,14 +5206,16 @@ const file_plugin_proto_rawDesc = "" +
 	"\acontrol\x18\x03 \x01(\v2\x1f.netrun.plugin.v1.StreamControlR\acontrol\x12)\n" +
 	"\x10protection_level\x18\x04 \x01(\x05R\x0fprotectionLevel\x124\n" +
 	"\x16server_certificate_pem\x18\x05 \x01(\fR\x14serverCertificatePem\x12$\n" +
-	"\x0eserver_key_pem\x18\x06 \x01(\fR\fserverKeyPem\"<\n" +
+	"\x0eserver_key_pem\x18\x06 \x01(\fR\fserverKeyPem\"y\n" +
 	"\fDatagramBind\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x18\n" +
-	"\aservice\x18\x02 \x01(\tR\aservice\"W\n" +
+	"\aservice\x18\x02 \x01(\tR\aservice\x12;\n" +
+	"\acontrol\x18\x03 \x01(\v2!.netrun.plugin.v1.DatagramControlR\acontrol\"\x94\x01\n" +
 	"\x0fDatagramConnect\x12\x16\n" +
 	"\x06socket\x18\x01 \x01(\x04R\x06socket\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\x12\x18\n" +
-	"\aservice\x18\x03 \x01(\tR\aservice\"H\n" +
+	"\aservice\x18\x03 \x01(\tR\aservice\x12;\n" +
+	"\acontrol\x18\x04 \x01(\v2!.netrun.plugin.v1.DatagramControlR\acontrol\"H\n" +
 	"\x1aDatagramJoinMulticastGroup\x12\x16\n" +
 	"\x06socket\x18\x01 \x01(\x04R\x06socket\x12\x12\n" +
 	"\x04host\x18\x02 \x01(\tR\x04host\"h\n" +
@@ -5210,7 +5367,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_plugin_proto_goTypes = []any{
 	(SocketKind)(0),                          // 0: netrun.plugin.v1.SocketKind
 	(SocketActivityReason)(0),                // 1: netrun.plugin.v1.SocketActivityReason
@@ -5222,135 +5379,138 @@ var file_plugin_proto_goTypes = []any{
 	(*Error)(nil),                            // 7: netrun.plugin.v1.Error
 	(*SocketInfo)(nil),                       // 8: netrun.plugin.v1.SocketInfo
 	(*StreamControl)(nil),                    // 9: netrun.plugin.v1.StreamControl
-	(*Event)(nil),                            // 10: netrun.plugin.v1.Event
-	(*Hello)(nil),                            // 11: netrun.plugin.v1.Hello
-	(*SocketActivity)(nil),                   // 12: netrun.plugin.v1.SocketActivity
-	(*TransferredSocket)(nil),                // 13: netrun.plugin.v1.TransferredSocket
-	(*Completion)(nil),                       // 14: netrun.plugin.v1.Completion
-	(*Done)(nil),                             // 15: netrun.plugin.v1.Done
-	(*SocketCreated)(nil),                    // 16: netrun.plugin.v1.SocketCreated
-	(*ReadResult)(nil),                       // 17: netrun.plugin.v1.ReadResult
-	(*WriteResult)(nil),                      // 18: netrun.plugin.v1.WriteResult
-	(*ControlChannelResult)(nil),             // 19: netrun.plugin.v1.ControlChannelResult
-	(*ControlChannelEvent)(nil),              // 20: netrun.plugin.v1.ControlChannelEvent
-	(*ConnectionReceived)(nil),               // 21: netrun.plugin.v1.ConnectionReceived
-	(*MessageReceived)(nil),                  // 22: netrun.plugin.v1.MessageReceived
-	(*Ping)(nil),                             // 23: netrun.plugin.v1.Ping
-	(*Shutdown)(nil),                         // 24: netrun.plugin.v1.Shutdown
-	(*ProtocolError)(nil),                    // 25: netrun.plugin.v1.ProtocolError
-	(*Command)(nil),                          // 26: netrun.plugin.v1.Command
-	(*StreamConnect)(nil),                    // 27: netrun.plugin.v1.StreamConnect
-	(*StreamRead)(nil),                       // 28: netrun.plugin.v1.StreamRead
-	(*StreamWrite)(nil),                      // 29: netrun.plugin.v1.StreamWrite
-	(*StreamUpgradeToSsl)(nil),               // 30: netrun.plugin.v1.StreamUpgradeToSsl
-	(*StreamFlush)(nil),                      // 31: netrun.plugin.v1.StreamFlush
-	(*ListenerBind)(nil),                     // 32: netrun.plugin.v1.ListenerBind
-	(*DatagramBind)(nil),                     // 33: netrun.plugin.v1.DatagramBind
-	(*DatagramConnect)(nil),                  // 34: netrun.plugin.v1.DatagramConnect
-	(*DatagramJoinMulticastGroup)(nil),       // 35: netrun.plugin.v1.DatagramJoinMulticastGroup
-	(*DatagramSend)(nil),                     // 36: netrun.plugin.v1.DatagramSend
-	(*Close)(nil),                            // 37: netrun.plugin.v1.Close
-	(*CancelIO)(nil),                         // 38: netrun.plugin.v1.CancelIO
-	(*TransferOwnership)(nil),                // 39: netrun.plugin.v1.TransferOwnership
-	(*Reclaim)(nil),                          // 40: netrun.plugin.v1.Reclaim
-	(*Pong)(nil),                             // 41: netrun.plugin.v1.Pong
-	(*Cancel)(nil),                           // 42: netrun.plugin.v1.Cancel
-	(*Ack)(nil),                              // 43: netrun.plugin.v1.Ack
-	(*ControlChannelCreate)(nil),             // 44: netrun.plugin.v1.ControlChannelCreate
-	(*ControlChannelUsingTransport)(nil),     // 45: netrun.plugin.v1.ControlChannelUsingTransport
-	(*ControlChannelWaitForPushEnabled)(nil), // 46: netrun.plugin.v1.ControlChannelWaitForPushEnabled
-	(*ControlChannelDecreaseKeepAlive)(nil),  // 47: netrun.plugin.v1.ControlChannelDecreaseKeepAlive
-	(*ControlChannelFlushTransport)(nil),     // 48: netrun.plugin.v1.ControlChannelFlushTransport
-	(*ControlChannelClose)(nil),              // 49: netrun.plugin.v1.ControlChannelClose
-	(*WebSocketHeader)(nil),                  // 50: netrun.plugin.v1.WebSocketHeader
-	(*WebSocketConnect)(nil),                 // 51: netrun.plugin.v1.WebSocketConnect
-	(*WebSocketAccept)(nil),                  // 52: netrun.plugin.v1.WebSocketAccept
-	(*WebSocketSend)(nil),                    // 53: netrun.plugin.v1.WebSocketSend
-	(*WebSocketFlush)(nil),                   // 54: netrun.plugin.v1.WebSocketFlush
-	(*WebSocketRead)(nil),                    // 55: netrun.plugin.v1.WebSocketRead
-	(*WebSocketClose)(nil),                   // 56: netrun.plugin.v1.WebSocketClose
-	(*WebSocketAck)(nil),                     // 57: netrun.plugin.v1.WebSocketAck
-	(*WebSocketMessageReceived)(nil),         // 58: netrun.plugin.v1.WebSocketMessageReceived
-	(*WebSocketClosed)(nil),                  // 59: netrun.plugin.v1.WebSocketClosed
+	(*DatagramControl)(nil),                  // 10: netrun.plugin.v1.DatagramControl
+	(*Event)(nil),                            // 11: netrun.plugin.v1.Event
+	(*Hello)(nil),                            // 12: netrun.plugin.v1.Hello
+	(*SocketActivity)(nil),                   // 13: netrun.plugin.v1.SocketActivity
+	(*TransferredSocket)(nil),                // 14: netrun.plugin.v1.TransferredSocket
+	(*Completion)(nil),                       // 15: netrun.plugin.v1.Completion
+	(*Done)(nil),                             // 16: netrun.plugin.v1.Done
+	(*SocketCreated)(nil),                    // 17: netrun.plugin.v1.SocketCreated
+	(*ReadResult)(nil),                       // 18: netrun.plugin.v1.ReadResult
+	(*WriteResult)(nil),                      // 19: netrun.plugin.v1.WriteResult
+	(*ControlChannelResult)(nil),             // 20: netrun.plugin.v1.ControlChannelResult
+	(*ControlChannelEvent)(nil),              // 21: netrun.plugin.v1.ControlChannelEvent
+	(*ConnectionReceived)(nil),               // 22: netrun.plugin.v1.ConnectionReceived
+	(*MessageReceived)(nil),                  // 23: netrun.plugin.v1.MessageReceived
+	(*Ping)(nil),                             // 24: netrun.plugin.v1.Ping
+	(*Shutdown)(nil),                         // 25: netrun.plugin.v1.Shutdown
+	(*ProtocolError)(nil),                    // 26: netrun.plugin.v1.ProtocolError
+	(*Command)(nil),                          // 27: netrun.plugin.v1.Command
+	(*StreamConnect)(nil),                    // 28: netrun.plugin.v1.StreamConnect
+	(*StreamRead)(nil),                       // 29: netrun.plugin.v1.StreamRead
+	(*StreamWrite)(nil),                      // 30: netrun.plugin.v1.StreamWrite
+	(*StreamUpgradeToSsl)(nil),               // 31: netrun.plugin.v1.StreamUpgradeToSsl
+	(*StreamFlush)(nil),                      // 32: netrun.plugin.v1.StreamFlush
+	(*ListenerBind)(nil),                     // 33: netrun.plugin.v1.ListenerBind
+	(*DatagramBind)(nil),                     // 34: netrun.plugin.v1.DatagramBind
+	(*DatagramConnect)(nil),                  // 35: netrun.plugin.v1.DatagramConnect
+	(*DatagramJoinMulticastGroup)(nil),       // 36: netrun.plugin.v1.DatagramJoinMulticastGroup
+	(*DatagramSend)(nil),                     // 37: netrun.plugin.v1.DatagramSend
+	(*Close)(nil),                            // 38: netrun.plugin.v1.Close
+	(*CancelIO)(nil),                         // 39: netrun.plugin.v1.CancelIO
+	(*TransferOwnership)(nil),                // 40: netrun.plugin.v1.TransferOwnership
+	(*Reclaim)(nil),                          // 41: netrun.plugin.v1.Reclaim
+	(*Pong)(nil),                             // 42: netrun.plugin.v1.Pong
+	(*Cancel)(nil),                           // 43: netrun.plugin.v1.Cancel
+	(*Ack)(nil),                              // 44: netrun.plugin.v1.Ack
+	(*ControlChannelCreate)(nil),             // 45: netrun.plugin.v1.ControlChannelCreate
+	(*ControlChannelUsingTransport)(nil),     // 46: netrun.plugin.v1.ControlChannelUsingTransport
+	(*ControlChannelWaitForPushEnabled)(nil), // 47: netrun.plugin.v1.ControlChannelWaitForPushEnabled
+	(*ControlChannelDecreaseKeepAlive)(nil),  // 48: netrun.plugin.v1.ControlChannelDecreaseKeepAlive
+	(*ControlChannelFlushTransport)(nil),     // 49: netrun.plugin.v1.ControlChannelFlushTransport
+	(*ControlChannelClose)(nil),              // 50: netrun.plugin.v1.ControlChannelClose
+	(*WebSocketHeader)(nil),                  // 51: netrun.plugin.v1.WebSocketHeader
+	(*WebSocketConnect)(nil),                 // 52: netrun.plugin.v1.WebSocketConnect
+	(*WebSocketAccept)(nil),                  // 53: netrun.plugin.v1.WebSocketAccept
+	(*WebSocketSend)(nil),                    // 54: netrun.plugin.v1.WebSocketSend
+	(*WebSocketFlush)(nil),                   // 55: netrun.plugin.v1.WebSocketFlush
+	(*WebSocketRead)(nil),                    // 56: netrun.plugin.v1.WebSocketRead
+	(*WebSocketClose)(nil),                   // 57: netrun.plugin.v1.WebSocketClose
+	(*WebSocketAck)(nil),                     // 58: netrun.plugin.v1.WebSocketAck
+	(*WebSocketMessageReceived)(nil),         // 59: netrun.plugin.v1.WebSocketMessageReceived
+	(*WebSocketClosed)(nil),                  // 60: netrun.plugin.v1.WebSocketClosed
 }
 var file_plugin_proto_depIdxs = []int32{
-	10, // 0: netrun.plugin.v1.HostMessage.events:type_name -> netrun.plugin.v1.Event
-	26, // 1: netrun.plugin.v1.PluginMessage.commands:type_name -> netrun.plugin.v1.Command
-	11, // 2: netrun.plugin.v1.Event.hello:type_name -> netrun.plugin.v1.Hello
-	14, // 3: netrun.plugin.v1.Event.completion:type_name -> netrun.plugin.v1.Completion
-	21, // 4: netrun.plugin.v1.Event.connection_received:type_name -> netrun.plugin.v1.ConnectionReceived
-	22, // 5: netrun.plugin.v1.Event.message_received:type_name -> netrun.plugin.v1.MessageReceived
-	23, // 6: netrun.plugin.v1.Event.ping:type_name -> netrun.plugin.v1.Ping
-	24, // 7: netrun.plugin.v1.Event.shutdown:type_name -> netrun.plugin.v1.Shutdown
-	25, // 8: netrun.plugin.v1.Event.protocol_error:type_name -> netrun.plugin.v1.ProtocolError
-	12, // 9: netrun.plugin.v1.Event.socket_activity:type_name -> netrun.plugin.v1.SocketActivity
-	20, // 10: netrun.plugin.v1.Event.control_channel_event:type_name -> netrun.plugin.v1.ControlChannelEvent
-	58, // 11: netrun.plugin.v1.Event.web_socket_message_received:type_name -> netrun.plugin.v1.WebSocketMessageReceived
-	59, // 12: netrun.plugin.v1.Event.web_socket_closed:type_name -> netrun.plugin.v1.WebSocketClosed
-	13, // 13: netrun.plugin.v1.Hello.transferred:type_name -> netrun.plugin.v1.TransferredSocket
-	12, // 14: netrun.plugin.v1.Hello.held:type_name -> netrun.plugin.v1.SocketActivity
+	11, // 0: netrun.plugin.v1.HostMessage.events:type_name -> netrun.plugin.v1.Event
+	27, // 1: netrun.plugin.v1.PluginMessage.commands:type_name -> netrun.plugin.v1.Command
+	12, // 2: netrun.plugin.v1.Event.hello:type_name -> netrun.plugin.v1.Hello
+	15, // 3: netrun.plugin.v1.Event.completion:type_name -> netrun.plugin.v1.Completion
+	22, // 4: netrun.plugin.v1.Event.connection_received:type_name -> netrun.plugin.v1.ConnectionReceived
+	23, // 5: netrun.plugin.v1.Event.message_received:type_name -> netrun.plugin.v1.MessageReceived
+	24, // 6: netrun.plugin.v1.Event.ping:type_name -> netrun.plugin.v1.Ping
+	25, // 7: netrun.plugin.v1.Event.shutdown:type_name -> netrun.plugin.v1.Shutdown
+	26, // 8: netrun.plugin.v1.Event.protocol_error:type_name -> netrun.plugin.v1.ProtocolError
+	13, // 9: netrun.plugin.v1.Event.socket_activity:type_name -> netrun.plugin.v1.SocketActivity
+	21, // 10: netrun.plugin.v1.Event.control_channel_event:type_name -> netrun.plugin.v1.ControlChannelEvent
+	59, // 11: netrun.plugin.v1.Event.web_socket_message_received:type_name -> netrun.plugin.v1.WebSocketMessageReceived
+	60, // 12: netrun.plugin.v1.Event.web_socket_closed:type_name -> netrun.plugin.v1.WebSocketClosed
+	14, // 13: netrun.plugin.v1.Hello.transferred:type_name -> netrun.plugin.v1.TransferredSocket
+	13, // 14: netrun.plugin.v1.Hello.held:type_name -> netrun.plugin.v1.SocketActivity
 	1,  // 15: netrun.plugin.v1.SocketActivity.reason:type_name -> netrun.plugin.v1.SocketActivityReason
 	0,  // 16: netrun.plugin.v1.SocketActivity.kind:type_name -> netrun.plugin.v1.SocketKind
 	0,  // 17: netrun.plugin.v1.TransferredSocket.kind:type_name -> netrun.plugin.v1.SocketKind
 	8,  // 18: netrun.plugin.v1.TransferredSocket.info:type_name -> netrun.plugin.v1.SocketInfo
 	7,  // 19: netrun.plugin.v1.Completion.error:type_name -> netrun.plugin.v1.Error
-	15, // 20: netrun.plugin.v1.Completion.done:type_name -> netrun.plugin.v1.Done
-	16, // 21: netrun.plugin.v1.Completion.created:type_name -> netrun.plugin.v1.SocketCreated
-	17, // 22: netrun.plugin.v1.Completion.read:type_name -> netrun.plugin.v1.ReadResult
-	18, // 23: netrun.plugin.v1.Completion.written:type_name -> netrun.plugin.v1.WriteResult
-	19, // 24: netrun.plugin.v1.Completion.control_channel:type_name -> netrun.plugin.v1.ControlChannelResult
+	16, // 20: netrun.plugin.v1.Completion.done:type_name -> netrun.plugin.v1.Done
+	17, // 21: netrun.plugin.v1.Completion.created:type_name -> netrun.plugin.v1.SocketCreated
+	18, // 22: netrun.plugin.v1.Completion.read:type_name -> netrun.plugin.v1.ReadResult
+	19, // 23: netrun.plugin.v1.Completion.written:type_name -> netrun.plugin.v1.WriteResult
+	20, // 24: netrun.plugin.v1.Completion.control_channel:type_name -> netrun.plugin.v1.ControlChannelResult
 	8,  // 25: netrun.plugin.v1.SocketCreated.info:type_name -> netrun.plugin.v1.SocketInfo
 	2,  // 26: netrun.plugin.v1.ControlChannelEvent.kind:type_name -> netrun.plugin.v1.ControlChannelEventKind
 	7,  // 27: netrun.plugin.v1.ControlChannelEvent.error:type_name -> netrun.plugin.v1.Error
 	8,  // 28: netrun.plugin.v1.ConnectionReceived.info:type_name -> netrun.plugin.v1.SocketInfo
-	27, // 29: netrun.plugin.v1.Command.stream_connect:type_name -> netrun.plugin.v1.StreamConnect
-	28, // 30: netrun.plugin.v1.Command.stream_read:type_name -> netrun.plugin.v1.StreamRead
-	29, // 31: netrun.plugin.v1.Command.stream_write:type_name -> netrun.plugin.v1.StreamWrite
-	31, // 32: netrun.plugin.v1.Command.stream_flush:type_name -> netrun.plugin.v1.StreamFlush
-	32, // 33: netrun.plugin.v1.Command.listener_bind:type_name -> netrun.plugin.v1.ListenerBind
-	33, // 34: netrun.plugin.v1.Command.datagram_bind:type_name -> netrun.plugin.v1.DatagramBind
-	36, // 35: netrun.plugin.v1.Command.datagram_send:type_name -> netrun.plugin.v1.DatagramSend
-	37, // 36: netrun.plugin.v1.Command.close:type_name -> netrun.plugin.v1.Close
-	38, // 37: netrun.plugin.v1.Command.cancel_io:type_name -> netrun.plugin.v1.CancelIO
-	39, // 38: netrun.plugin.v1.Command.transfer_ownership:type_name -> netrun.plugin.v1.TransferOwnership
-	40, // 39: netrun.plugin.v1.Command.reclaim:type_name -> netrun.plugin.v1.Reclaim
-	41, // 40: netrun.plugin.v1.Command.pong:type_name -> netrun.plugin.v1.Pong
-	42, // 41: netrun.plugin.v1.Command.cancel:type_name -> netrun.plugin.v1.Cancel
-	43, // 42: netrun.plugin.v1.Command.ack:type_name -> netrun.plugin.v1.Ack
-	44, // 43: netrun.plugin.v1.Command.control_channel_create:type_name -> netrun.plugin.v1.ControlChannelCreate
-	45, // 44: netrun.plugin.v1.Command.control_channel_using_transport:type_name -> netrun.plugin.v1.ControlChannelUsingTransport
-	46, // 45: netrun.plugin.v1.Command.control_channel_wait_for_push_enabled:type_name -> netrun.plugin.v1.ControlChannelWaitForPushEnabled
-	47, // 46: netrun.plugin.v1.Command.control_channel_decrease_keep_alive:type_name -> netrun.plugin.v1.ControlChannelDecreaseKeepAlive
-	48, // 47: netrun.plugin.v1.Command.control_channel_flush_transport:type_name -> netrun.plugin.v1.ControlChannelFlushTransport
-	49, // 48: netrun.plugin.v1.Command.control_channel_close:type_name -> netrun.plugin.v1.ControlChannelClose
-	51, // 49: netrun.plugin.v1.Command.web_socket_connect:type_name -> netrun.plugin.v1.WebSocketConnect
-	52, // 50: netrun.plugin.v1.Command.web_socket_accept:type_name -> netrun.plugin.v1.WebSocketAccept
-	53, // 51: netrun.plugin.v1.Command.web_socket_send:type_name -> netrun.plugin.v1.WebSocketSend
-	54, // 52: netrun.plugin.v1.Command.web_socket_flush:type_name -> netrun.plugin.v1.WebSocketFlush
-	55, // 53: netrun.plugin.v1.Command.web_socket_read:type_name -> netrun.plugin.v1.WebSocketRead
-	56, // 54: netrun.plugin.v1.Command.web_socket_close:type_name -> netrun.plugin.v1.WebSocketClose
-	57, // 55: netrun.plugin.v1.Command.web_socket_ack:type_name -> netrun.plugin.v1.WebSocketAck
-	30, // 56: netrun.plugin.v1.Command.stream_upgrade_to_ssl:type_name -> netrun.plugin.v1.StreamUpgradeToSsl
-	34, // 57: netrun.plugin.v1.Command.datagram_connect:type_name -> netrun.plugin.v1.DatagramConnect
-	35, // 58: netrun.plugin.v1.Command.datagram_join_multicast_group:type_name -> netrun.plugin.v1.DatagramJoinMulticastGroup
+	28, // 29: netrun.plugin.v1.Command.stream_connect:type_name -> netrun.plugin.v1.StreamConnect
+	29, // 30: netrun.plugin.v1.Command.stream_read:type_name -> netrun.plugin.v1.StreamRead
+	30, // 31: netrun.plugin.v1.Command.stream_write:type_name -> netrun.plugin.v1.StreamWrite
+	32, // 32: netrun.plugin.v1.Command.stream_flush:type_name -> netrun.plugin.v1.StreamFlush
+	33, // 33: netrun.plugin.v1.Command.listener_bind:type_name -> netrun.plugin.v1.ListenerBind
+	34, // 34: netrun.plugin.v1.Command.datagram_bind:type_name -> netrun.plugin.v1.DatagramBind
+	37, // 35: netrun.plugin.v1.Command.datagram_send:type_name -> netrun.plugin.v1.DatagramSend
+	38, // 36: netrun.plugin.v1.Command.close:type_name -> netrun.plugin.v1.Close
+	39, // 37: netrun.plugin.v1.Command.cancel_io:type_name -> netrun.plugin.v1.CancelIO
+	40, // 38: netrun.plugin.v1.Command.transfer_ownership:type_name -> netrun.plugin.v1.TransferOwnership
+	41, // 39: netrun.plugin.v1.Command.reclaim:type_name -> netrun.plugin.v1.Reclaim
+	42, // 40: netrun.plugin.v1.Command.pong:type_name -> netrun.plugin.v1.Pong
+	43, // 41: netrun.plugin.v1.Command.cancel:type_name -> netrun.plugin.v1.Cancel
+	44, // 42: netrun.plugin.v1.Command.ack:type_name -> netrun.plugin.v1.Ack
+	45, // 43: netrun.plugin.v1.Command.control_channel_create:type_name -> netrun.plugin.v1.ControlChannelCreate
+	46, // 44: netrun.plugin.v1.Command.control_channel_using_transport:type_name -> netrun.plugin.v1.ControlChannelUsingTransport
+	47, // 45: netrun.plugin.v1.Command.control_channel_wait_for_push_enabled:type_name -> netrun.plugin.v1.ControlChannelWaitForPushEnabled
+	48, // 46: netrun.plugin.v1.Command.control_channel_decrease_keep_alive:type_name -> netrun.plugin.v1.ControlChannelDecreaseKeepAlive
+	49, // 47: netrun.plugin.v1.Command.control_channel_flush_transport:type_name -> netrun.plugin.v1.ControlChannelFlushTransport
+	50, // 48: netrun.plugin.v1.Command.control_channel_close:type_name -> netrun.plugin.v1.ControlChannelClose
+	52, // 49: netrun.plugin.v1.Command.web_socket_connect:type_name -> netrun.plugin.v1.WebSocketConnect
+	53, // 50: netrun.plugin.v1.Command.web_socket_accept:type_name -> netrun.plugin.v1.WebSocketAccept
+	54, // 51: netrun.plugin.v1.Command.web_socket_send:type_name -> netrun.plugin.v1.WebSocketSend
+	55, // 52: netrun.plugin.v1.Command.web_socket_flush:type_name -> netrun.plugin.v1.WebSocketFlush
+	56, // 53: netrun.plugin.v1.Command.web_socket_read:type_name -> netrun.plugin.v1.WebSocketRead
+	57, // 54: netrun.plugin.v1.Command.web_socket_close:type_name -> netrun.plugin.v1.WebSocketClose
+	58, // 55: netrun.plugin.v1.Command.web_socket_ack:type_name -> netrun.plugin.v1.WebSocketAck
+	31, // 56: netrun.plugin.v1.Command.stream_upgrade_to_ssl:type_name -> netrun.plugin.v1.StreamUpgradeToSsl
+	35, // 57: netrun.plugin.v1.Command.datagram_connect:type_name -> netrun.plugin.v1.DatagramConnect
+	36, // 58: netrun.plugin.v1.Command.datagram_join_multicast_group:type_name -> netrun.plugin.v1.DatagramJoinMulticastGroup
 	9,  // 59: netrun.plugin.v1.StreamConnect.control:type_name -> netrun.plugin.v1.StreamControl
 	9,  // 60: netrun.plugin.v1.ListenerBind.control:type_name -> netrun.plugin.v1.StreamControl
-	0,  // 61: netrun.plugin.v1.WebSocketConnect.kind:type_name -> netrun.plugin.v1.SocketKind
-	50, // 62: netrun.plugin.v1.WebSocketConnect.request_headers:type_name -> netrun.plugin.v1.WebSocketHeader
-	3,  // 63: netrun.plugin.v1.WebSocketConnect.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
-	0,  // 64: netrun.plugin.v1.WebSocketAccept.kind:type_name -> netrun.plugin.v1.SocketKind
-	3,  // 65: netrun.plugin.v1.WebSocketAccept.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
-	3,  // 66: netrun.plugin.v1.WebSocketSend.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
-	4,  // 67: netrun.plugin.v1.WebSocketSend.frame:type_name -> netrun.plugin.v1.WebSocketFrame
-	3,  // 68: netrun.plugin.v1.WebSocketMessageReceived.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
-	7,  // 69: netrun.plugin.v1.WebSocketClosed.error:type_name -> netrun.plugin.v1.Error
-	5,  // 70: netrun.plugin.v1.Plugin.Session:input_type -> netrun.plugin.v1.HostMessage
-	6,  // 71: netrun.plugin.v1.Plugin.Session:output_type -> netrun.plugin.v1.PluginMessage
-	71, // [71:72] is the sub-list for method output_type
-	70, // [70:71] is the sub-list for method input_type
-	70, // [70:70] is the sub-list for extension type_name
-	70, // [70:70] is the sub-list for extension extendee
-	0,  // [0:70] is the sub-list for field type_name
+	10, // 61: netrun.plugin.v1.DatagramBind.control:type_name -> netrun.plugin.v1.DatagramControl
+	10, // 62: netrun.plugin.v1.DatagramConnect.control:type_name -> netrun.plugin.v1.DatagramControl
+	0,  // 63: netrun.plugin.v1.WebSocketConnect.kind:type_name -> netrun.plugin.v1.SocketKind
+	51, // 64: netrun.plugin.v1.WebSocketConnect.request_headers:type_name -> netrun.plugin.v1.WebSocketHeader
+	3,  // 65: netrun.plugin.v1.WebSocketConnect.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
+	0,  // 66: netrun.plugin.v1.WebSocketAccept.kind:type_name -> netrun.plugin.v1.SocketKind
+	3,  // 67: netrun.plugin.v1.WebSocketAccept.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
+	3,  // 68: netrun.plugin.v1.WebSocketSend.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
+	4,  // 69: netrun.plugin.v1.WebSocketSend.frame:type_name -> netrun.plugin.v1.WebSocketFrame
+	3,  // 70: netrun.plugin.v1.WebSocketMessageReceived.message_type:type_name -> netrun.plugin.v1.WebSocketMessageType
+	7,  // 71: netrun.plugin.v1.WebSocketClosed.error:type_name -> netrun.plugin.v1.Error
+	5,  // 72: netrun.plugin.v1.Plugin.Session:input_type -> netrun.plugin.v1.HostMessage
+	6,  // 73: netrun.plugin.v1.Plugin.Session:output_type -> netrun.plugin.v1.PluginMessage
+	73, // [73:74] is the sub-list for method output_type
+	72, // [72:73] is the sub-list for method input_type
+	72, // [72:72] is the sub-list for extension type_name
+	72, // [72:72] is the sub-list for extension extendee
+	0,  // [0:72] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -5360,7 +5520,8 @@ func file_plugin_proto_init() {
 	}
 	file_plugin_proto_msgTypes[2].OneofWrappers = []any{}
 	file_plugin_proto_msgTypes[4].OneofWrappers = []any{}
-	file_plugin_proto_msgTypes[5].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[5].OneofWrappers = []any{}
+	file_plugin_proto_msgTypes[6].OneofWrappers = []any{
 		(*Event_Hello)(nil),
 		(*Event_Completion)(nil),
 		(*Event_ConnectionReceived)(nil),
@@ -5373,7 +5534,7 @@ func file_plugin_proto_init() {
 		(*Event_WebSocketMessageReceived)(nil),
 		(*Event_WebSocketClosed)(nil),
 	}
-	file_plugin_proto_msgTypes[9].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[10].OneofWrappers = []any{
 		(*Completion_Error)(nil),
 		(*Completion_Done)(nil),
 		(*Completion_Created)(nil),
@@ -5381,7 +5542,7 @@ func file_plugin_proto_init() {
 		(*Completion_Written)(nil),
 		(*Completion_ControlChannel)(nil),
 	}
-	file_plugin_proto_msgTypes[21].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[22].OneofWrappers = []any{
 		(*Command_StreamConnect)(nil),
 		(*Command_StreamRead)(nil),
 		(*Command_StreamWrite)(nil),
@@ -5413,15 +5574,15 @@ func file_plugin_proto_init() {
 		(*Command_DatagramConnect)(nil),
 		(*Command_DatagramJoinMulticastGroup)(nil),
 	}
-	file_plugin_proto_msgTypes[46].OneofWrappers = []any{}
-	file_plugin_proto_msgTypes[48].OneofWrappers = []any{}
+	file_plugin_proto_msgTypes[47].OneofWrappers = []any{}
+	file_plugin_proto_msgTypes[49].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   55,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

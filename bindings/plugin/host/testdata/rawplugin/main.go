@@ -194,7 +194,21 @@ func (s *server) Session(stream grpc.BidiStreamingServer[pluginv1.HostMessage, p
 			Control: &pluginv1.StreamControl{MinProtectionLevel: &minLevel}}}},
 		upgrade(17, conn, 0, "localhost"),
 	)
-	d.await(13, 14, 15, 16, 17)
+	hop, qos, serialize := uint32(300), int32(7), true
+	zero := uint32(0)
+	d.send(
+		&pluginv1.Command{Op: 18, Command: &pluginv1.Command_StreamConnect{StreamConnect: &pluginv1.StreamConnect{Host: "127.0.0.1", Service: port,
+			Control: &pluginv1.StreamControl{OutboundUnicastHopLimit: &hop}}}},
+		&pluginv1.Command{Op: 19, Command: &pluginv1.Command_StreamConnect{StreamConnect: &pluginv1.StreamConnect{Host: "127.0.0.1", Service: port,
+			Control: &pluginv1.StreamControl{QualityOfService: &qos}}}},
+		&pluginv1.Command{Op: 20, Command: &pluginv1.Command_ListenerBind{ListenerBind: &pluginv1.ListenerBind{Host: "127.0.0.1", Service: "0",
+			Control: &pluginv1.StreamControl{SerializeConnectionAttempts: &serialize}}}},
+		&pluginv1.Command{Op: 21, Command: &pluginv1.Command_DatagramBind{DatagramBind: &pluginv1.DatagramBind{Host: "127.0.0.1", Service: "0",
+			Control: &pluginv1.DatagramControl{OutboundUnicastHopLimit: &zero}}}},
+		&pluginv1.Command{Op: 22, Command: &pluginv1.Command_DatagramConnect{DatagramConnect: &pluginv1.DatagramConnect{Host: "127.0.0.1", Service: port,
+			Control: &pluginv1.DatagramControl{QualityOfService: &qos}}}},
+	)
+	d.await(13, 14, 15, 16, 17, 18, 19, 20, 21, 22)
 	// Phase 3: oversized payload, zero count, a read in flight and its op
 	// id reused, a close, then a read after the close.
 	d.send(

@@ -118,6 +118,10 @@ func run(ctx context.Context, h *sdk.Host) error {
 	// TLS from the start: a trusted server; an untrusted one, then the
 	// retry on the same socket with the errors Information reported.
 	t := h.NewStreamSocket()
+	check("Control.OutboundUnicastHopLimit", t.Control().SetOutboundUnicastHopLimit(64))
+	check("Control.QualityOfService", t.Control().SetQualityOfService(sockets.LowLatency))
+	check("Control.OutboundBufferSizeInBytes", t.Control().SetOutboundBufferSizeInBytes(1<<16))
+	check("Control.SerializeConnectionAttempts", t.Control().SetSerializeConnectionAttempts(true))
 	err = t.Connect(ctx, local, good, sockets.Tls12)
 	check("tls connect", err)
 	if err == nil && t.Information().ProtectionLevel() != sockets.Tls12 {

@@ -15,6 +15,7 @@ import (
 	"github.com/netrun/netrun/bindings/plugin/sdk"
 	"github.com/netrun/netrun/runtime/networking"
 	"github.com/netrun/netrun/runtime/socketerror"
+	"github.com/netrun/netrun/runtime/sockets"
 )
 
 func main() { sdk.Serve(sdk.PluginFunc(run)) }
@@ -99,6 +100,29 @@ func run(ctx context.Context, h *sdk.Host) error {
 		err = fmt.Errorf("got %q, want pong", m.data)
 	}
 	check("unbound: the echo comes back", err)
+
+	// Control options travel with the connect's bind; afterwards they
+	// cannot change.
+	o := h.NewDatagramSocket()
+	defer o.Close()
+	omsgs := collect(o)
+	check("Control.DontFragment", o.Control().SetDontFragment(true))
+	check("Control.InboundBufferSizeInBytes", o.Control().SetInboundBufferSizeInBytes(1<<16))
+	check("Control.OutboundUnicastHopLimit", o.Control().SetOutboundUnicastHopLimit(64))
+	check("Control.QualityOfService", o.Control().SetQualityOfService(sockets.LowLatency))
+	check("Control: connect", o.Connect(ctx, echo, eport))
+	_, err = o.OutputStream().Write(ctx, []byte("with options"))
+	if err == nil {
+		m, err = next(omsgs)
+		if err == nil && m.data != "with options" {
+			err = fmt.Errorf("got %q", m.data)
+		}
+	}
+	check("Control: the echo comes back", err)
+	err = o.Control().SetMulticastOnly(true)
+	check("Control after the bind is E_ILLEGAL_METHOD_CALL naming it", wantNamed(err, socketerror.EIllegalMethodCall, "MulticastOnly"))
+	err = h.NewDatagramSocket().Control().SetOutboundUnicastHopLimit(0)
+	check("a hop limit of 0 is E_INVALIDARG naming it", wantNamed(err, socketerror.EInvalidArg, "OutboundUnicastHopLimit"))
 
 	// Misuse.
 	_, err = h.NewDatagramSocket().OutputStream().Write(ctx, []byte("x"))
