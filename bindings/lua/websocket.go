@@ -7,54 +7,20 @@ import (
 
 	glua "github.com/yuin/gopher-lua"
 
-	"github.com/netrun/netrun/runtime/event"
 	"github.com/netrun/netrun/runtime/socketerror"
 	"github.com/netrun/netrun/runtime/sockets"
 	"github.com/netrun/netrun/runtime/websocket"
 )
 
-// wsConn is what the four WebSocket classes of runtime/websocket share.
-type wsConn interface {
-	Closed() *event.Event[*websocket.ClosedEventArgs]
-	Information() *websocket.WebSocketInformation
-	Close() error
-	CloseWithStatus(code uint16, reason string) error
-}
-
-// wsMessages is a message WebSocket: MessageWebSocket or
-// ServerMessageWebSocket.
-type wsMessages interface {
-	wsConn
-	MessageReceived() *event.Event[*websocket.MessageReceivedEventArgs]
-	OutputStream() *websocket.MessageOutputStream
-	SendNonfinalFrame(ctx context.Context, p []byte) (int, error)
-	SendFinalFrame(ctx context.Context, p []byte) (int, error)
-}
-
-// wsStreams is a stream WebSocket: StreamWebSocket or
-// ServerStreamWebSocket.
-type wsStreams interface {
-	wsConn
-	InputStream() *websocket.InputStream
-	OutputStream() *websocket.OutputStream
-}
-
-// wsTyped is the Control of a message WebSocket: the type of the messages
-// it sends.
-type wsTyped interface {
-	MessageType() websocket.SocketMessageType
-	SetMessageType(websocket.SocketMessageType) error
-}
-
 // lWebSocket is one of the four WebSocket classes as one worker sees it.
 // Its fields are guarded by the state's lock unless noted.
 type lWebSocket struct {
 	v     *vm
-	class *class     // the Lua class: MessageWebSocket, ServerStreamWebSocket, ...
-	conn  wsConn     // immutable
-	msgs  wsMessages // nil for a stream WebSocket; immutable
-	strm  wsStreams  // nil for a message WebSocket; immutable
-	typed wsTyped    // nil for a stream WebSocket; immutable
+	class *class                       // the Lua class: MessageWebSocket, ServerStreamWebSocket, ...
+	conn  websocket.WebSocket          // immutable
+	msgs  websocket.MessageConn        // nil for a stream WebSocket; immutable
+	strm  websocket.StreamConn         // nil for a message WebSocket; immutable
+	typed websocket.MessageTypeControl // nil for a stream WebSocket; immutable
 
 	// msgType is Control.MessageType as Lua set it: the type of the
 	// messages sent next. The runtime's own MessageType belongs to the
@@ -92,10 +58,10 @@ const (
 
 // newWebSocket wraps conn for Lua as an object of class c, owned by the
 // worker.
-func (v *vm) newWebSocket(L *glua.LState, c *class, conn wsConn) *lWebSocket {
+func (v *vm) newWebSocket(L *glua.LState, c *class, conn websocket.WebSocket) *lWebSocket {
 	l := &lWebSocket{v: v, class: c, conn: conn}
-	l.msgs, _ = conn.(wsMessages)
-	l.strm, _ = conn.(wsStreams)
+	l.msgs, _ = conn.(websocket.MessageConn)
+	l.strm, _ = conn.(websocket.StreamConn)
 	l.ud = newObject(L, c, l)
 	closed := bindEvent(v, c.name+".Closed", conn.Closed(), glua.LValue(l.ud),
 		func(L *glua.LState, a *websocket.ClosedEventArgs) glua.LValue {

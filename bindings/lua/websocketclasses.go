@@ -39,7 +39,7 @@ func wsModules(v *vm, L *glua.LState) map[string]glua.LValue {
 	smws := L.NewTable()
 	smws.RawSetString("AcceptAsync", L.NewFunction(func(L *glua.LState) int {
 		const m = "ServerMessageWebSocket.AcceptAsync"
-		L.Push(v.acceptLocked(L, m, func(ctx context.Context, s *sockets.StreamSocket, o websocket.AcceptOptions) (wsConn, error) {
+		L.Push(v.acceptLocked(L, m, func(ctx context.Context, s *sockets.StreamSocket, o websocket.AcceptOptions) (websocket.WebSocket, error) {
 			return websocket.AcceptMessage(ctx, s, o)
 		}).ud)
 		return 1
@@ -47,7 +47,7 @@ func wsModules(v *vm, L *glua.LState) map[string]glua.LValue {
 	ssws := L.NewTable()
 	ssws.RawSetString("AcceptAsync", L.NewFunction(func(L *glua.LState) int {
 		const m = "ServerStreamWebSocket.AcceptAsync"
-		L.Push(v.acceptLocked(L, m, func(ctx context.Context, s *sockets.StreamSocket, o websocket.AcceptOptions) (wsConn, error) {
+		L.Push(v.acceptLocked(L, m, func(ctx context.Context, s *sockets.StreamSocket, o websocket.AcceptOptions) (websocket.WebSocket, error) {
 			return websocket.AcceptStream(ctx, s, o)
 		}).ud)
 		return 1
@@ -88,7 +88,7 @@ func webStatusOf(L *glua.LState, n int, method string) websocket.WebErrorStatus 
 // the WebSocket's from then on, whatever the outcome: a failed handshake
 // answers with an HTTP error and closes it.
 func (v *vm) acceptLocked(L *glua.LState, m string,
-	accept func(context.Context, *sockets.StreamSocket, websocket.AcceptOptions) (wsConn, error)) *operation {
+	accept func(context.Context, *sockets.StreamSocket, websocket.AcceptOptions) (websocket.WebSocket, error)) *operation {
 	ls := check[*lStreamSocket](L, 1, streamSocketClass, m, "socket")
 	opts := argAcceptOptions(L, 2, m)
 	if ls.transferred.Load() {
@@ -99,7 +99,7 @@ func (v *vm) acceptLocked(L *glua.LState, m string,
 	}
 	opts.Logger = v.log
 	s := ls.s
-	var conn wsConn
+	var conn websocket.WebSocket
 	return v.startCtxLocked(L, m, func(ctx context.Context) (func(*glua.LState) []glua.LValue, error) {
 		var err error
 		conn, err = accept(ctx, s, opts)
@@ -112,7 +112,7 @@ func (v *vm) acceptLocked(L *glua.LState, m string,
 		return func(L *glua.LState) []glua.LValue {
 			v.owned.remove(s) // the WebSocket owns it now
 			c := serverStreamWebSocketClass
-			if _, ok := conn.(wsMessages); ok {
+			if _, ok := conn.(websocket.MessageConn); ok {
 				c = serverMessageWebSocketClass
 			}
 			l := v.newWebSocket(L, c, conn)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/netrun/netrun/bindings/plugin/proto/pluginv1"
 	"github.com/netrun/netrun/bindings/plugin/sdk"
-	"github.com/netrun/netrun/runtime/event"
 	"github.com/netrun/netrun/runtime/socketerror"
 	"github.com/netrun/netrun/runtime/sockets"
 	"github.com/netrun/netrun/runtime/websocket"
@@ -32,48 +31,16 @@ const wsWindow = 1 << 20
 // wsEventOverhead is what an event counts besides its data.
 const wsEventOverhead = 64
 
-// wsConn is what the four WebSocket classes of runtime/websocket share.
-type wsConn interface {
-	Closed() *event.Event[*websocket.ClosedEventArgs]
-	Information() *websocket.WebSocketInformation
-	Close() error
-	CloseWithStatus(code uint16, reason string) error
-}
-
-// wsMessages is a message WebSocket: MessageWebSocket or
-// ServerMessageWebSocket.
-type wsMessages interface {
-	wsConn
-	MessageReceived() *event.Event[*websocket.MessageReceivedEventArgs]
-	OutputStream() *websocket.MessageOutputStream
-	SendNonfinalFrame(ctx context.Context, p []byte) (int, error)
-	SendFinalFrame(ctx context.Context, p []byte) (int, error)
-}
-
-// wsStreams is a stream WebSocket: StreamWebSocket or
-// ServerStreamWebSocket.
-type wsStreams interface {
-	wsConn
-	InputStream() *websocket.InputStream
-	OutputStream() *websocket.OutputStream
-}
-
-// wsTyped is the Control of a message WebSocket.
-type wsTyped interface {
-	MessageType() websocket.SocketMessageType
-	SetMessageType(websocket.SocketMessageType) error
-}
-
 // wsocket is one of a plugin's WebSockets in the host.
 type wsocket struct {
 	// immutable after newWSocket
 	inst     *instance
 	id       uint64
-	conn     wsConn
-	msgs     wsMessages            // nil for a stream WebSocket
-	strm     wsStreams             // nil for a message WebSocket
-	typed    wsTyped               // nil for a stream WebSocket
-	sock     *sockets.StreamSocket // the connection, for its addresses
+	conn     websocket.WebSocket
+	msgs     websocket.MessageConn        // nil for a stream WebSocket
+	strm     websocket.StreamConn         // nil for a message WebSocket
+	typed    websocket.MessageTypeControl // nil for a stream WebSocket
+	sock     *sockets.StreamSocket        // the connection, for its addresses
 	protocol string
 	done     chan struct{} // closed when the WebSocket is closed: handlers stop waiting
 	ackWake  chan struct{} // capacity 1: an ack came
@@ -98,11 +65,11 @@ type wsSend struct {
 	flush bool
 }
 
-func newWSocket(i *instance, conn wsConn, sock *sockets.StreamSocket) *wsocket {
+func newWSocket(i *instance, conn websocket.WebSocket, sock *sockets.StreamSocket) *wsocket {
 	ws := &wsocket{inst: i, id: i.newID(), conn: conn, sock: sock, protocol: conn.Information().Protocol(),
 		done: make(chan struct{}), ackWake: make(chan struct{}, 1)}
-	ws.msgs, _ = conn.(wsMessages)
-	ws.strm, _ = conn.(wsStreams)
+	ws.msgs, _ = conn.(websocket.MessageConn)
+	ws.strm, _ = conn.(websocket.StreamConn)
 	switch c := conn.(type) {
 	case *websocket.MessageWebSocket:
 		ws.typed = c.Control()
@@ -251,7 +218,7 @@ func (i *instance) wsConnect(ctx context.Context, o *op, c *pluginv1.WebSocketCo
 		return
 	}
 	var (
-		conn    wsConn
+		conn    websocket.WebSocket
 		connect func(context.Context, string) error
 		sock    func() *sockets.StreamSocket
 		err     error
@@ -365,7 +332,7 @@ func (i *instance) wsAccept(ctx context.Context, o *op, c *pluginv1.WebSocketAcc
 			i.finish(o, wsErrorResult(err))
 			return
 		}
-		var conn wsConn
+		var conn websocket.WebSocket
 		var err error
 		if c.Kind == pluginv1.SocketKind_SOCKET_KIND_MESSAGE_WEB_SOCKET {
 			var m *websocket.ServerMessageWebSocket
