@@ -7,6 +7,7 @@ import (
 	"github.com/netrun/netrun/bindings/plugin/sdk"
 	"github.com/netrun/netrun/runtime/socketerror"
 	"github.com/netrun/netrun/runtime/trigger"
+	"github.com/netrun/netrun/runtime/websocket"
 )
 
 // This file is the plugin projection of runtime/trigger's
@@ -40,12 +41,12 @@ func (i *instance) controlChannelCommand(ctx context.Context, o *op, c *pluginv1
 			i.finish(o, bad)
 			return true
 		}
-		hs, bad := i.lookup(opName, cmd.ControlChannelUsingTransport.Socket, pluginv1.SocketKind_SOCKET_KIND_STREAM_SOCKET)
+		obj, bad := i.transport(opName, cmd.ControlChannelUsingTransport.Socket)
 		if bad != nil {
 			i.finish(o, bad)
 			return true
 		}
-		if err := ch.c.UsingTransport(hs.stream); err != nil {
+		if err := ch.c.UsingTransport(obj); err != nil {
 			i.finish(o, errorResult(err))
 			return true
 		}
@@ -141,6 +142,32 @@ func (i *instance) channelCreate(o *op, c *pluginv1.ControlChannelCreate) {
 	i.channels[ch.id] = ch
 	i.mu.Unlock()
 	i.finish(o, channelResult(ch, cc.Status()))
+}
+
+// transport finds the runtime object of the plugin's socket id for
+// UsingTransport: a connected StreamSocket or a client MessageWebSocket or
+// StreamWebSocket. Any other socket, a server WebSocket included, gets the
+// error completion that names what it is.
+func (i *instance) transport(op string, id uint64) (any, *pluginv1.Completion) {
+	hs, bad := i.lookup(op, id, pluginv1.SocketKind_SOCKET_KIND_NONE)
+	if bad != nil {
+		return nil, bad
+	}
+	const want = "a StreamSocket, a MessageWebSocket or a StreamWebSocket"
+	switch {
+	case hs.stream != nil:
+		return hs.stream, nil
+	case hs.ws != nil:
+		switch c := hs.ws.conn.(type) {
+		case *websocket.MessageWebSocket, *websocket.StreamWebSocket:
+			return c, nil
+		case *websocket.ServerMessageWebSocket:
+			return nil, invalid(op, "socket %d is a server MessageWebSocket (accepted); %s needs %s connected by the plugin", id, op, want)
+		case *websocket.ServerStreamWebSocket:
+			return nil, invalid(op, "socket %d is a server StreamWebSocket (accepted); %s needs %s connected by the plugin", id, op, want)
+		}
+	}
+	return nil, invalid(op, "socket %d is a %s; %s needs %s", id, kindName(hs.kind), op, want)
 }
 
 // channel finds the instance's control channel id, or returns the error

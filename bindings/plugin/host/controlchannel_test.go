@@ -2,12 +2,15 @@ package host_test
 
 import (
 	"bufio"
+	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	pluginhost "github.com/netrun/netrun/bindings/plugin/host"
+	"github.com/netrun/netrun/internal/testpeer"
 	"github.com/netrun/netrun/runtime/isolation"
 	"github.com/netrun/netrun/runtime/trigger"
 )
@@ -108,4 +111,60 @@ func TestPluginControlChannel(t *testing.T) {
 	conn.Close()
 	rec.logged("reset", nil)
 	rec.logged("closed", nil)
+}
+
+// A plugin keeps a client WebSocket alive with a control channel, against
+// Node's ws and Python's websockets (cctplugin ws and wsstream). For a
+// MessageWebSocket: the channel arms, keep-alives come with the 0.005
+// minute interval, and by the third the peer has counted at least three
+// unsolicited pongs (the host sends the keep-alive); the peer's answer
+// raises a push; the peer's close raises the reset. For a StreamWebSocket:
+// the echo of what the plugin wrote raises a push whose handler reads it,
+// and closing the WebSocket raises the reset.
+func TestPluginControlChannelWebSocket(t *testing.T) {
+	for _, kind := range testpeer.WSPeerKinds() {
+		t.Run(string(kind), func(t *testing.T) {
+			if kind == testpeer.PythonWebsockets {
+				needPythonWebsockets(t)
+			}
+			t.Run("message", func(t *testing.T) {
+				b := trigger.NewBroker(trigger.Options{})
+				t.Cleanup(func() { b.Close() }) // last: after the plugin stops
+				peer := testpeer.StartWSServer(t, kind, testpeer.WSPeerOptions{})
+				r, rec := newRunner(t, pluginhost.Options{Broker: b})
+				startPlugin(t, r, "cct", isolation.Capabilities(isolation.Loopback), bins.cct, "ws", peer.URL)
+				if a := rec.logged("armed", nil); a["status"] != "1" {
+					t.Fatalf("WaitForPushEnabled: %v, want SoftwareSlotAllocated (1)", a["status"])
+				}
+				if a := rec.logged("ka", func(a map[string]any) bool { return a["n"] == "3" }); a["minutes"] != "0.005" {
+					t.Errorf("keep-alive interval %v; want 0.005 minutes", a["minutes"])
+				}
+				a := rec.logged("message", func(a map[string]any) bool { return strings.HasPrefix(fmt.Sprint(a["data"]), "pongs:") })
+				if n, err := strconv.Atoi(strings.TrimPrefix(fmt.Sprint(a["data"]), "pongs:")); err != nil || n < 3 {
+					t.Errorf("the peer answered %v; want at least 3 unsolicited pongs by the third keep-alive", a["data"])
+				}
+				rec.logged("push", nil)
+				rec.logged("reset", nil)
+				rec.logged("closed", nil)
+				peer.WaitOutput(t, "closed 1000 bye")
+			})
+			t.Run("stream", func(t *testing.T) {
+				b := trigger.NewBroker(trigger.Options{})
+				t.Cleanup(func() { b.Close() })
+				peer := testpeer.StartWSServer(t, kind, testpeer.WSPeerOptions{})
+				r, rec := newRunner(t, pluginhost.Options{Broker: b})
+				startPlugin(t, r, "cct", isolation.Capabilities(isolation.Loopback), bins.cct, "wsstream", peer.URL)
+				if a := rec.logged("armed", nil); a["status"] != "1" {
+					t.Fatalf("WaitForPushEnabled: %v, want SoftwareSlotAllocated (1)", a["status"])
+				}
+				rec.logged("ka", func(a map[string]any) bool { return a["n"] == "2" })
+				rec.logged("push", nil)
+				if a := rec.logged("echo", nil); a["data"] != "hello" {
+					t.Errorf("the push's read got %q; want the echo of hello", a["data"])
+				}
+				rec.logged("reset", nil)
+				rec.logged("closed", nil)
+			})
+		})
+	}
 }

@@ -15,6 +15,7 @@ import (
 	pluginhost "github.com/netrun/netrun/bindings/plugin/host"
 	"github.com/netrun/netrun/internal/testpeer"
 	"github.com/netrun/netrun/runtime/isolation"
+	"github.com/netrun/netrun/runtime/trigger"
 	"github.com/netrun/netrun/runtime/websocket"
 )
 
@@ -174,7 +175,9 @@ func TestWebSocketPluginEnds(t *testing.T) {
 // commands (rawplugin wsmalformed): each gets an error that names what
 // was wrong, and the host and the plugin go on.
 func TestWebSocketMalformed(t *testing.T) {
-	r, rec := newRunner(t, pluginhost.Options{})
+	b := trigger.NewBroker(trigger.Options{})
+	t.Cleanup(func() { b.Close() }) // last: after the plugin stops
+	r, rec := newRunner(t, pluginhost.Options{Broker: b})
 	startPlugin(t, r, "raw", isolation.Capabilities(isolation.Loopback), bins.raw, "wsmalformed")
 	a := rec.logged("results", nil)
 	res, _ := a["results"].(map[string]any)
@@ -200,6 +203,10 @@ func TestWebSocketMalformed(t *testing.T) {
 		"18":   {"0x80070057", "UTF-8"},
 		"19":   {"ok"},
 		"20":   {"ok"},
+		"21":   {"ok"},
+		"22":   {"0x80070057", "is a server MessageWebSocket", "UsingTransport"},
+		"23":   {"0x80070057", "is a StreamSocketListener", "needs a StreamSocket, a MessageWebSocket or a StreamWebSocket"},
+		"24":   {"ok"},
 	}
 	for op, subs := range want {
 		got := fmt.Sprint(res[op])

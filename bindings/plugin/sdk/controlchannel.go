@@ -126,15 +126,49 @@ func (c *ControlChannelTrigger) ResetTrigger() *event.Event[*ControlChannelTrigg
 	return &c.reset
 }
 
-// UsingTransport makes s, a connected StreamSocket of the plugin, the
-// transport the channel keeps alive. It replaces the transport in use
-// without a reset; WaitForPushEnabled then arms the channel for s.
-func (c *ControlChannelTrigger) UsingTransport(ctx context.Context, s *StreamSocket) error {
-	const op = "ControlChannelTrigger.UsingTransport"
+// Transport is what ControlChannelTrigger.UsingTransport keeps alive: a
+// *StreamSocket, a *MessageWebSocket or a *StreamWebSocket of the plugin,
+// connected. A server WebSocket (accepted) is not one, as in WinRT.
+type Transport interface {
+	// transportID returns the transport's socket id in the host.
+	transportID(op string) (uint64, error)
+}
+
+func (s *StreamSocket) transportID(op string) (uint64, error) {
 	if s == nil {
+		return 0, socketerror.InvalidArg(op, "transport", "must not be nil")
+	}
+	return s.conn(op)
+}
+
+func (m *MessageWebSocket) transportID(op string) (uint64, error) {
+	if m == nil {
+		return 0, socketerror.InvalidArg(op, "transport", "must not be nil")
+	}
+	return m.conn(op)
+}
+
+func (s *StreamWebSocket) transportID(op string) (uint64, error) {
+	if s == nil {
+		return 0, socketerror.InvalidArg(op, "transport", "must not be nil")
+	}
+	return s.conn(op)
+}
+
+// UsingTransport makes t, a connected StreamSocket, MessageWebSocket or
+// StreamWebSocket of the plugin, the transport the channel keeps alive.
+// It replaces the transport in use without a reset; WaitForPushEnabled
+// then arms the channel for t. On a WebSocket the host sends the
+// keep-alive (an unsolicited pong) before each KeepAliveTrigger, and any
+// frame from the peer raises PushNotificationTrigger; the messages
+// themselves still come to the WebSocket's MessageReceived or
+// InputStream.
+func (c *ControlChannelTrigger) UsingTransport(ctx context.Context, t Transport) error {
+	const op = "ControlChannelTrigger.UsingTransport"
+	if t == nil {
 		return socketerror.InvalidArg(op, "transport", "must not be nil")
 	}
-	id, err := s.conn(op)
+	id, err := t.transportID(op)
 	if err != nil {
 		return err
 	}

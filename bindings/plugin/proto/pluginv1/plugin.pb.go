@@ -3917,9 +3917,12 @@ func (x *ControlChannelCreate) GetResourceType() int32 {
 	return 0
 }
 
-// ControlChannelUsingTransport makes the plugin's stream socket socket
-// the transport the channel keeps alive: UsingTransport. Completes with
-// Done.
+// ControlChannelUsingTransport makes the plugin's socket socket the
+// transport the channel keeps alive: UsingTransport. It is a connected
+// stream socket, or a client message or stream WebSocket (from
+// WebSocketConnect; a server WebSocket is refused, as in WinRT), for which
+// the host sends the keep-alive (an unsolicited pong) before each
+// KEEP_ALIVE event. Completes with Done.
 type ControlChannelUsingTransport struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Channel       uint64                 `protobuf:"varint,1,opt,name=channel,proto3" json:"channel,omitempty"`

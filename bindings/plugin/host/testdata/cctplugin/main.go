@@ -8,6 +8,9 @@
 // "dec", "dec <minutes>" after DecreaseNetworkKeepAliveInterval. It logs
 // "reset" at the reset, then closes the channel and the socket and logs
 // "closed".
+//
+// With the arguments "ws URL" or "wsstream URL" it keeps a client
+// MessageWebSocket or StreamWebSocket to URL alive instead (ws.go).
 package main
 
 import (
@@ -24,6 +27,12 @@ import (
 func main() { sdk.Serve(sdk.PluginFunc(run)) }
 
 func run(ctx context.Context, h *sdk.Host) error {
+	switch os.Args[1] {
+	case "ws":
+		return runMessage(ctx, h, os.Args[2])
+	case "wsstream":
+		return runStream(ctx, h, os.Args[2])
+	}
 	log := h.Logger()
 	local, err := networking.NewHostName("127.0.0.1")
 	if err != nil {

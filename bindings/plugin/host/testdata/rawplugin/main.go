@@ -112,6 +112,9 @@ func (d *driver) await(ops ...uint64) {
 				switch r := c.Result.(type) {
 				case *pluginv1.Completion_Error:
 					d.results[c.Op] = fmt.Sprintf("error 0x%08X %s: %s", r.Error.Hresult, r.Error.Op, r.Error.Message)
+				case *pluginv1.Completion_ControlChannel:
+					d.results[c.Op] = "ok"
+					d.created[c.Op] = r.ControlChannel.Channel
 				case *pluginv1.Completion_Created:
 					d.results[c.Op] = "created"
 					d.created[c.Op] = r.Created.Socket

@@ -48,6 +48,10 @@ func (d *driver) wsMalformed() {
 			out.Command = &pluginv1.Command_ListenerBind{ListenerBind: c}
 		case *pluginv1.StreamConnect:
 			out.Command = &pluginv1.Command_StreamConnect{StreamConnect: c}
+		case *pluginv1.ControlChannelCreate:
+			out.Command = &pluginv1.Command_ControlChannelCreate{ControlChannelCreate: c}
+		case *pluginv1.ControlChannelUsingTransport:
+			out.Command = &pluginv1.Command_ControlChannelUsingTransport{ControlChannelUsingTransport: c}
 		}
 		return out
 	}
@@ -94,6 +98,17 @@ func (d *driver) wsMalformed() {
 		cmd(18, &pluginv1.WebSocketSend{Socket: server, Data: []byte("bad \xff utf8"), MessageType: utf8Type()}),
 	)
 	d.await(12, 13, 14, 15, 16, 17, 1000, 18)
+	// A control channel takes the client WebSocket as its transport, but
+	// not the server one, nor the listener.
+	d.send(cmd(21, &pluginv1.ControlChannelCreate{ChannelId: "raw", ServerKeepAliveIntervalMinutes: 1}))
+	d.await(21)
+	ch := d.created[21]
+	d.send(
+		cmd(22, &pluginv1.ControlChannelUsingTransport{Channel: ch, Socket: server}),
+		cmd(23, &pluginv1.ControlChannelUsingTransport{Channel: ch, Socket: listener}),
+		cmd(24, &pluginv1.ControlChannelUsingTransport{Channel: ch, Socket: client}),
+	)
+	d.await(22, 23, 24)
 	// The host keeps serving: a message, then a close, both ways.
 	d.send(cmd(19, &pluginv1.WebSocketSend{Socket: client, Data: []byte("still here"), MessageType: utf8Type()}))
 	d.await(19, 101)
