@@ -294,3 +294,74 @@ func startScriptA(t *testing.T, engine *lua.Engine, out *lines) (net.Conn, *bufi
 	}
 	return c, rd
 }
+
+// A lazy plugin transfers a bound listener and a bound datagram socket to
+// the shared broker for its own task and exits (brokerplugin park). Two
+// datagrams and a connection that arrive while no instance runs are held
+// by the broker and start the plugin again; its new instance reclaims
+// both by their broker ids (ReclaimHeldStreamSocketListener,
+// ReclaimHeldDatagramSocket) and gets the datagrams, in order, and the
+// connection, which it answers.
+func TestPluginListenerDatagramThroughBroker(t *testing.T) {
+	b := trigger.NewBroker(trigger.Options{})
+	t.Cleanup(func() { b.Close() })
+	r, rec := newRunner(t, pluginhost.Options{Broker: b})
+	g, err := r.StartPlugin(context.Background(), rthost.PluginConfig{Name: "park", Lazy: true,
+		Command: []string{bins.broker, "park"}}, &sockets.Env{Guard: isolation.Capabilities(isolation.Loopback)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Stop)
+	a := rec.logged("parked", nil)
+	rec.logged("plugin waits for activity on a socket it transferred before starting again", nil)
+	if held := b.AllSockets("park"); len(held) != 2 || held["lst"] == nil || held["udp"] == nil {
+		t.Fatalf("the broker holds %v for the task park; want lst and udp", held)
+	}
+
+	u, err := net.Dial("udp4", fmt.Sprintf("127.0.0.1:%v", a["datagram"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	for _, m := range []string{"d1", "d2"} {
+		if _, err := u.Write([]byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := net.Dial("tcp4", fmt.Sprintf("127.0.0.1:%v", a["listener"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(waitTimeout))
+	if _, err := c.Write([]byte("hello\n")); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || line != "got hello\n" {
+		t.Fatalf("the connection got %q, %v; want the plugin's answer %q", line, err, "got hello\n")
+	}
+	started(rec, "park", 2)
+	if a := rec.logged("reclaimed", func(a map[string]any) bool {
+		return a["kind"] == "StreamSocketListener" && a["context"] == "the listener"
+	}); fmt.Sprint(a["buffered"]) == "0" {
+		t.Errorf("the listener was reclaimed with nothing held: %v", a)
+	}
+	if a := rec.logged("reclaimed", func(a map[string]any) bool {
+		return a["kind"] == "DatagramSocket" && a["context"] == "the datagram socket"
+	}); fmt.Sprint(a["buffered"]) == "0" {
+		t.Errorf("the datagram socket was reclaimed with nothing held: %v", a)
+	}
+	rec.logged("datagram", func(a map[string]any) bool { return a["data"] == "d2" })
+	rec.mu.Lock()
+	var got []string
+	for _, a := range rec.attrs {
+		if a["msg"] == "datagram" {
+			got = append(got, fmt.Sprint(a["data"]))
+		}
+	}
+	rec.mu.Unlock()
+	if strings.Join(got, ",") != "d1,d2" {
+		t.Errorf("the plugin got the datagrams %v; want d1, d2 in order", got)
+	}
+}

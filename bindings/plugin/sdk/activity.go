@@ -203,3 +203,142 @@ func (s *StreamSocket) TransferToBroker(ctx context.Context, socketID string, da
 	s.h.untrack(s)
 	return nil
 }
+
+// ReclaimHeldStreamSocketListener reclaims the listener the host's broker
+// holds under socketID for the plugin's task (told by SocketActivity or
+// HeldSockets): it becomes one of the plugin's listeners, still bound.
+// The connections the broker accepted meanwhile are raised first, in
+// order, once a ConnectionReceived handler is added, then the live ones.
+// It stays enabled for its task.
+func (h *Host) ReclaimHeldStreamSocketListener(ctx context.Context, socketID string) (*StreamSocketListener, error) {
+	const op = "Host.ReclaimHeldStreamSocketListener"
+	if socketID == "" {
+		return nil, socketerror.InvalidArg(op, "socketID", "must not be empty")
+	}
+	l := h.NewStreamSocketListener()
+	res, err := h.s.do(ctx, op, &pluginv1.Command{Command: &pluginv1.Command_Reclaim{Reclaim: &pluginv1.Reclaim{SocketId: socketID}}}, l)
+	if err != nil {
+		return nil, err
+	}
+	l.setBound(res.GetCreated().Socket, res.GetCreated().Info)
+	return l, nil
+}
+
+// ReclaimHeldDatagramSocket reclaims the datagram socket the host's
+// broker holds under socketID for the plugin's task (told by
+// SocketActivity or HeldSockets): it becomes one of the plugin's sockets,
+// still bound. The datagrams the broker held are raised first, in order,
+// once a MessageReceived handler is added, then the live ones. It stays
+// enabled for its task.
+func (h *Host) ReclaimHeldDatagramSocket(ctx context.Context, socketID string) (*DatagramSocket, error) {
+	const op = "Host.ReclaimHeldDatagramSocket"
+	if socketID == "" {
+		return nil, socketerror.InvalidArg(op, "socketID", "must not be empty")
+	}
+	d := h.NewDatagramSocket()
+	res, err := h.s.do(ctx, op, &pluginv1.Command{Command: &pluginv1.Command_Reclaim{Reclaim: &pluginv1.Reclaim{SocketId: socketID}}}, d)
+	if err != nil {
+		return nil, err
+	}
+	d.setBound(res.GetCreated().Socket, res.GetCreated().Info)
+	return d, nil
+}
+
+// EnableTransferOwnership makes taskID the task TransferToBroker
+// transfers the listener for: a script's file name without .lua, or a
+// plugin's name. Without it the task is the plugin's own.
+func (l *StreamSocketListener) EnableTransferOwnership(taskID string) {
+	l.mu.Lock()
+	l.taskID = taskID
+	l.mu.Unlock()
+}
+
+// TransferToBroker is WinRT's StreamSocketListener.TransferOwnership(
+// socketId, data): it hands the bound listener to the host's socket
+// broker, shared with the scripts, under socketID for the task
+// EnableTransferOwnership named, and the plugin stops having it. The
+// broker accepts the connections that arrive and raises SocketActivity
+// (ReasonConnectionAccepted) for the task, whose guest reclaims the
+// listener and gets them. Connections raised to the plugin before the
+// transfer are the plugin's, and its handler still gets those not raised
+// yet. If the broker refuses the listener (socketID is held for the task
+// already), the plugin keeps it.
+func (l *StreamSocketListener) TransferToBroker(ctx context.Context, socketID string, data []byte) error {
+	const op = "StreamSocketListener.TransferOwnership"
+	l.mu.Lock()
+	id, closed, task := l.id, l.closed, l.taskID
+	l.mu.Unlock()
+	if err := checkHandOver(op, id, closed, socketID); err != nil {
+		return err
+	}
+	if err := l.h.handOver(ctx, op, &pluginv1.TransferOwnership{Socket: id, Context: data, HandOver: true, TaskId: task, SocketId: socketID}); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	l.h.untrack(l)
+	return nil
+}
+
+// EnableTransferOwnership makes taskID the task TransferToBroker
+// transfers the socket for: a script's file name without .lua, or a
+// plugin's name. Without it the task is the plugin's own.
+func (d *DatagramSocket) EnableTransferOwnership(taskID string) {
+	d.mu.Lock()
+	d.taskID = taskID
+	d.mu.Unlock()
+}
+
+// TransferToBroker is WinRT's DatagramSocket.TransferOwnership(socketId,
+// data, keepAliveTime): it hands the bound socket to the host's socket
+// broker, shared with the scripts, under socketID for the task
+// EnableTransferOwnership named, and the plugin stops having it. The
+// broker holds the datagrams that arrive and raises SocketActivity for
+// the task, whose guest reclaims the socket and gets them, in order;
+// keepAlive, if positive, raises ReasonKeepAliveTimerExpired each time
+// the socket has been quiet that long. Datagrams raised to the plugin
+// before the transfer still reach its handler. If the broker refuses the
+// socket (socketID is held for the task already), the plugin keeps it.
+func (d *DatagramSocket) TransferToBroker(ctx context.Context, socketID string, data []byte, keepAlive time.Duration) error {
+	const op = "DatagramSocket.TransferOwnership"
+	d.mu.Lock()
+	id, closed, task := d.id, d.closed, d.taskID
+	d.mu.Unlock()
+	if err := checkHandOver(op, id, closed, socketID); err != nil {
+		return err
+	}
+	if keepAlive < 0 {
+		return socketerror.InvalidArg(op, "keepAliveTime", "must not be negative, got %v", keepAlive)
+	}
+	if err := d.h.handOver(ctx, op, &pluginv1.TransferOwnership{Socket: id, Context: data, HandOver: true, TaskId: task,
+		SocketId: socketID, KeepAliveMs: uint32(min(keepAlive/time.Millisecond, 1<<32-1))}); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.closed = true
+	d.mu.Unlock()
+	d.h.untrack(d)
+	return nil
+}
+
+// checkHandOver checks the state and socketID of a TransferToBroker.
+func checkHandOver(op string, id uint64, closed bool, socketID string) error {
+	switch {
+	case closed:
+		return socketerror.Closed(op)
+	case id == 0:
+		return socketerror.IllegalCall(op, "the socket is not bound yet")
+	case socketID == "":
+		return socketerror.InvalidArg(op, "socketId", "must not be empty")
+	}
+	return nil
+}
+
+// handOver sends TransferOwnership with hand_over. The socket's sink
+// stays registered: events the host sent before the transfer are still
+// raised, and the session's end stops it.
+func (h *Host) handOver(ctx context.Context, op string, t *pluginv1.TransferOwnership) error {
+	_, err := h.s.do(ctx, op, &pluginv1.Command{Command: &pluginv1.Command_TransferOwnership{TransferOwnership: t}}, nil)
+	return err
+}

@@ -51,6 +51,7 @@ type DatagramSocket struct {
 	mu     sync.Mutex // guards the fields below
 	id     uint64
 	info   *pluginv1.SocketInfo
+	taskID string // EnableTransferOwnership's
 	closed bool
 
 	transferred atomic.Bool

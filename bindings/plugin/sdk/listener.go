@@ -39,6 +39,7 @@ type StreamSocketListener struct {
 	id      uint64
 	info    *pluginv1.SocketInfo
 	binding bool
+	taskID  string // EnableTransferOwnership's
 	closed  bool
 
 	transferred atomic.Bool

@@ -7,7 +7,8 @@
 // With a second argument "hop", its first instance transfers the socket
 // to its own task instead, under the id "hop" with the context "from
 // mover", logs "hopped" and exits: the next instance takes it from
-// there.
+// there. With the argument "park" it transfers a listener and a datagram
+// socket instead (park.go).
 package main
 
 import (
@@ -25,6 +26,9 @@ import (
 func main() { sdk.Serve(sdk.PluginFunc(run)) }
 
 func run(ctx context.Context, h *sdk.Host) error {
+	if os.Args[1] == "park" {
+		return park(ctx, h)
+	}
 	n, err := strconv.Atoi(os.Args[1])
 	if err != nil {
 		return err
