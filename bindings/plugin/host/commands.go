@@ -312,6 +312,13 @@ func applyStreamControl(c *pluginv1.StreamControl, ctl *sockets.StreamSocketCont
 			return err
 		}
 	}
+	cert, err := clientCertificate("StreamSocketControl", c.ClientCertificatePem, c.ClientKeyPem)
+	if err != nil {
+		return err
+	}
+	if cert != nil {
+		return ctl.SetClientCertificate(cert)
+	}
 	return nil
 }
 
@@ -330,6 +337,9 @@ func applyListenerControl(c *pluginv1.StreamControl, ctl *sockets.StreamSocketLi
 	}
 	if c.SerializeConnectionAttempts != nil {
 		return socketerror.InvalidArg(op, "SerializeConnectionAttempts", "a listener has no such property (StreamConnect only)")
+	}
+	if len(c.ClientCertificatePem) > 0 || len(c.ClientKeyPem) > 0 {
+		return socketerror.InvalidArg(op, "ClientCertificate", "a listener has no such property (StreamConnect only; a TLS listener's is server_certificate_pem)")
 	}
 	if c.OutboundBufferSizeInBytes != nil {
 		if err := ctl.SetOutboundBufferSizeInBytes(*c.OutboundBufferSizeInBytes); err != nil {

@@ -1,7 +1,9 @@
 package host_test
 
 import (
+	"crypto/x509"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -53,4 +55,31 @@ func TestPluginTLSListener(t *testing.T) {
 		t.Errorf("s_client says\n%s\nwant TLSv1.2", c.Output())
 	}
 	c.Close()
+}
+
+// TestPluginClientCertificate runs tlsplugin clientcert against `openssl
+// s_server -Verify 1`, which demands a client certificate from its CA:
+// StreamSocketControl.SetClientCertificate makes a TLS 1.2 and a TLS 1.3
+// exchange work, which fails without it; a WebSocket's certificate gets
+// through the TLS handshake (the server speaks no HTTP, so the upgrade
+// then fails), and without it the handshake itself fails.
+func TestPluginClientCertificate(t *testing.T) {
+	ca := testpeer.NewCA(t, "netrun plugin test CA")
+	srv := testpeer.StartTLSServer(t, testpeer.TLSServerOptions{Leaf: ca.Issue(t, testpeer.LeafOptions{}), RequireClientCertFrom: ca})
+	client := ca.Issue(t, testpeer.LeafOptions{CommonName: "plugin client", DNSNames: []string{}, IPs: []net.IP{},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	r, rec := newRunner(t, pluginhost.Options{})
+	startPluginEnv(t, r, "tls", &sockets.Env{Guard: isolation.Capabilities(isolation.Loopback), RootCAs: ca.Pool},
+		bins.tls, "clientcert", strconv.Itoa(srv.Port), client.ChainFile, client.KeyFile)
+	wantChecks(t, rec, 6)
+	with := rec.logged("wss", func(a map[string]any) bool { return a["with"] == true })
+	without := rec.logged("wss", func(a map[string]any) bool { return a["with"] == false })
+	// crypto/tls names the alert; net/http the reversed request line
+	// s_server -rev sent back once the handshake was through.
+	if e := fmt.Sprint(with["err"]); strings.Contains(e, "certificate required") || !strings.Contains(e, "malformed HTTP") {
+		t.Errorf("wss with the certificate failed with %q; want the handshake through and the HTTP upgrade failing", e)
+	}
+	if e := fmt.Sprint(without["err"]); !strings.Contains(e, "certificate required") {
+		t.Errorf("wss without the certificate failed with %q; want the server's certificate_required alert", e)
+	}
 }

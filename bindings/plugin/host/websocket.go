@@ -204,7 +204,16 @@ func wsControl(c *pluginv1.WebSocketConnect, ctl *websocket.WebSocketControl, se
 		}
 	}
 	if c.OutboundBufferSizeInBytes > 0 {
-		return ctl.SetOutboundBufferSizeInBytes(c.OutboundBufferSizeInBytes)
+		if err := ctl.SetOutboundBufferSizeInBytes(c.OutboundBufferSizeInBytes); err != nil {
+			return err
+		}
+	}
+	cert, err := clientCertificate("WebSocketControl", c.ClientCertificatePem, c.ClientKeyPem)
+	if err != nil {
+		return err
+	}
+	if cert != nil {
+		return ctl.SetClientCertificate(cert)
 	}
 	return nil
 }

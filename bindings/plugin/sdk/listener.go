@@ -3,8 +3,6 @@ package sdk
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"sync"
 	"sync/atomic"
 
@@ -126,20 +124,12 @@ func (c *StreamSocketListenerControl) SetKeepAlive(v bool) {
 // listener bound with a TLS protection level serves (a netrun extension,
 // as in the runtime). They are sent to the host as PEM with the bind.
 func (c *StreamSocketListenerControl) SetServerCertificate(cert *tls.Certificate) error {
-	const op = "StreamSocketListenerControl.ServerCertificate"
-	if cert == nil || len(cert.Certificate) == 0 || cert.PrivateKey == nil {
-		return socketerror.InvalidArg(op, "cert", "must hold a certificate and its private key")
-	}
-	key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	chain, key, err := encodeCertificate("StreamSocketListenerControl.ServerCertificate", cert)
 	if err != nil {
-		return socketerror.InvalidArg(op, "cert", "the private key: %v", err)
-	}
-	var chain []byte
-	for _, der := range cert.Certificate {
-		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+		return err
 	}
 	c.mu.Lock()
-	c.certPEM, c.keyPEM = chain, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key})
+	c.certPEM, c.keyPEM = chain, key
 	c.mu.Unlock()
 	return nil
 }

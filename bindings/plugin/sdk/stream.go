@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"slices"
 	"sync"
@@ -86,6 +87,8 @@ type StreamSocketControl struct {
 	minProtection *sockets.SocketProtectionLevel
 	ignorable     []sockets.ChainValidationResult
 	opts          streamOptions
+	clientCert    *tls.Certificate
+	clientPEM     [2][]byte // clientCert as PEM: the chain, the key
 }
 
 // streamOptions are the socket options a stream socket and a listener
@@ -221,10 +224,36 @@ func (c *StreamSocketControl) SetIgnorableServerCertificateErrors(v []sockets.Ch
 	return c.beforeConnect("IgnorableServerCertificateErrors", func() { c.ignorable = slices.Clone(v) })
 }
 
+// ClientCertificate returns the certificate offered when a TLS server
+// asks for one, or nil.
+func (c *StreamSocketControl) ClientCertificate() *tls.Certificate {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.clientCert
+}
+
+// SetClientCertificate sets the certificate (a chain, leaf first, and its
+// private key) offered when a TLS server asks for one, at Connect or at a
+// later UpgradeToSsl; nil offers none. It travels to the host as PEM with
+// the connect, so the key must be one x509.MarshalPKCS8PrivateKey
+// accepts (RSA, ECDSA or Ed25519); another is E_INVALIDARG.
+func (c *StreamSocketControl) SetClientCertificate(cert *tls.Certificate) error {
+	const op = "StreamSocketControl.ClientCertificate"
+	var chain, key []byte
+	if cert != nil {
+		var err error
+		if chain, key, err = encodeCertificate(op, cert); err != nil {
+			return err
+		}
+	}
+	return c.beforeConnect("ClientCertificate", func() { c.clientCert, c.clientPEM = cert, [2][]byte{chain, key} })
+}
+
 func (c *StreamSocketControl) proto() *pluginv1.StreamControl {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p := &pluginv1.StreamControl{NoDelay: c.noDelay, KeepAlive: c.keepAlive}
+	p := &pluginv1.StreamControl{NoDelay: c.noDelay, KeepAlive: c.keepAlive,
+		ClientCertificatePem: c.clientPEM[0], ClientKeyPem: c.clientPEM[1]}
 	if c.minProtection != nil {
 		v := int32(*c.minProtection)
 		p.MinProtectionLevel = &v
@@ -232,7 +261,8 @@ func (c *StreamSocketControl) proto() *pluginv1.StreamControl {
 	for _, r := range c.ignorable {
 		p.IgnorableServerCertificateErrors = append(p.IgnorableServerCertificateErrors, int32(r))
 	}
-	if p.NoDelay == nil && p.KeepAlive == nil && p.MinProtectionLevel == nil && len(p.IgnorableServerCertificateErrors) == 0 && c.opts.empty() {
+	if p.NoDelay == nil && p.KeepAlive == nil && p.MinProtectionLevel == nil && len(p.IgnorableServerCertificateErrors) == 0 &&
+		c.clientCert == nil && c.opts.empty() {
 		return nil
 	}
 	c.opts.fill(p)

@@ -3,6 +3,7 @@ package sdk
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -534,8 +535,7 @@ func (w *wsCore) handled(n int) {
 // WebSocketControl holds the options MessageWebSocketControl and
 // StreamWebSocketControl share, as runtime/websocket's WebSocketControl:
 // each must be set before Connect (E_ILLEGAL_METHOD_CALL after). The
-// values are checked as the runtime checks them. ClientCertificate is not
-// carried by the protocol.
+// values are checked as the runtime checks them.
 type WebSocketControl struct {
 	w      *wsCore
 	shadow *websocket.WebSocketControl // holds and checks the values; never connects
@@ -584,6 +584,27 @@ func (c *WebSocketControl) SetIgnorableServerCertificateErrors(v []sockets.Chain
 	return c.shadow.SetIgnorableServerCertificateErrors(v)
 }
 
+// ClientCertificate returns the certificate offered when a wss server
+// asks for one, or nil.
+func (c *WebSocketControl) ClientCertificate() *tls.Certificate { return c.shadow.ClientCertificate() }
+
+// SetClientCertificate sets the certificate (a chain, leaf first, and its
+// private key) offered when a wss server asks for one; nil offers none.
+// It travels to the host as PEM with the connect, so the key must be one
+// x509.MarshalPKCS8PrivateKey accepts (RSA, ECDSA or Ed25519); another is
+// E_INVALIDARG.
+func (c *WebSocketControl) SetClientCertificate(cert *tls.Certificate) error {
+	if err := c.w.beforeConnect("ClientCertificate"); err != nil {
+		return err
+	}
+	if cert != nil {
+		if _, _, err := encodeCertificate(c.w.class+"Control.ClientCertificate", cert); err != nil {
+			return err
+		}
+	}
+	return c.shadow.SetClientCertificate(cert)
+}
+
 // DesiredUnsolicitedPongInterval returns how often an unsolicited pong is
 // sent as a one-way heartbeat; 0, the default, sends none.
 func (c *WebSocketControl) DesiredUnsolicitedPongInterval() time.Duration {
@@ -625,6 +646,10 @@ func (c *WebSocketControl) connectOptions(cmd *pluginv1.WebSocketConnect) {
 	}
 	cmd.DesiredUnsolicitedPongIntervalMs = uint32(c.shadow.DesiredUnsolicitedPongInterval() / time.Millisecond)
 	cmd.OutboundBufferSizeInBytes = c.shadow.OutboundBufferSizeInBytes()
+	if cert := c.shadow.ClientCertificate(); cert != nil {
+		// SetClientCertificate checked that it encodes.
+		cmd.ClientCertificatePem, cmd.ClientKeyPem, _ = encodeCertificate("", cert)
+	}
 }
 
 // MessageWebSocketControl is runtime/websocket's MessageWebSocketControl:

@@ -683,8 +683,15 @@ type StreamControl struct {
 	// serialize_connection_attempts is SerializeConnectionAttempts.
 	// StreamConnect only.
 	SerializeConnectionAttempts *bool `protobuf:"varint,8,opt,name=serialize_connection_attempts,json=serializeConnectionAttempts,proto3,oneof" json:"serialize_connection_attempts,omitempty"`
-	unknownFields               protoimpl.UnknownFields
-	sizeCache                   protoimpl.SizeCache
+	// client_certificate_pem (the chain, leaf first) and client_key_pem
+	// (the leaf's private key) are ClientCertificate: offered when a TLS
+	// server asks for one, at connect or at a later StreamUpgradeToSsl.
+	// Both or neither; a pair that does not parse is E_INVALIDARG naming
+	// the field. StreamConnect only.
+	ClientCertificatePem []byte `protobuf:"bytes,9,opt,name=client_certificate_pem,json=clientCertificatePem,proto3" json:"client_certificate_pem,omitempty"`
+	ClientKeyPem         []byte `protobuf:"bytes,10,opt,name=client_key_pem,json=clientKeyPem,proto3" json:"client_key_pem,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *StreamControl) Reset() {
@@ -771,6 +778,20 @@ func (x *StreamControl) GetSerializeConnectionAttempts() bool {
 		return *x.SerializeConnectionAttempts
 	}
 	return false
+}
+
+func (x *StreamControl) GetClientCertificatePem() []byte {
+	if x != nil {
+		return x.ClientCertificatePem
+	}
+	return nil
+}
+
+func (x *StreamControl) GetClientKeyPem() []byte {
+	if x != nil {
+		return x.ClientKeyPem
+	}
+	return nil
 }
 
 // DatagramControl carries DatagramSocketControl options; an unset field
@@ -4255,9 +4276,15 @@ type WebSocketConnect struct {
 	OutboundBufferSizeInBytes uint32 `protobuf:"varint,12,opt,name=outbound_buffer_size_in_bytes,json=outboundBufferSizeInBytes,proto3" json:"outbound_buffer_size_in_bytes,omitempty"`
 	// no_delay is StreamWebSocketControl.NoDelay (stream WebSockets);
 	// unset keeps the default, true.
-	NoDelay       *bool `protobuf:"varint,13,opt,name=no_delay,json=noDelay,proto3,oneof" json:"no_delay,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	NoDelay *bool `protobuf:"varint,13,opt,name=no_delay,json=noDelay,proto3,oneof" json:"no_delay,omitempty"`
+	// client_certificate_pem (the chain, leaf first) and client_key_pem
+	// (the leaf's private key) are Control.ClientCertificate, offered when
+	// a wss server asks for one. Both or neither; a pair that does not
+	// parse is E_INVALIDARG naming the field.
+	ClientCertificatePem []byte `protobuf:"bytes,14,opt,name=client_certificate_pem,json=clientCertificatePem,proto3" json:"client_certificate_pem,omitempty"`
+	ClientKeyPem         []byte `protobuf:"bytes,15,opt,name=client_key_pem,json=clientKeyPem,proto3" json:"client_key_pem,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *WebSocketConnect) Reset() {
@@ -4379,6 +4406,20 @@ func (x *WebSocketConnect) GetNoDelay() bool {
 		return *x.NoDelay
 	}
 	return false
+}
+
+func (x *WebSocketConnect) GetClientCertificatePem() []byte {
+	if x != nil {
+		return x.ClientCertificatePem
+	}
+	return nil
+}
+
+func (x *WebSocketConnect) GetClientKeyPem() []byte {
+	if x != nil {
+		return x.ClientKeyPem
+	}
+	return nil
 }
 
 // WebSocketAccept runs the server side of the opening handshake on a
@@ -5024,7 +5065,7 @@ const file_plugin_proto_rawDesc = "" +
 	"remotePort\x12)\n" +
 	"\x10protection_level\x18\x05 \x01(\x05R\x0fprotectionLevel\x12:\n" +
 	"\x19server_certificate_errors\x18\x06 \x03(\x05R\x17serverCertificateErrors\x12I\n" +
-	"!server_certificate_error_severity\x18\a \x01(\x05R\x1eserverCertificateErrorSeverity\"\x8d\x05\n" +
+	"!server_certificate_error_severity\x18\a \x01(\x05R\x1eserverCertificateErrorSeverity\"\xe9\x05\n" +
 	"\rStreamControl\x12\x1e\n" +
 	"\bno_delay\x18\x01 \x01(\bH\x00R\anoDelay\x88\x01\x01\x12\"\n" +
 	"\n" +
@@ -5034,7 +5075,10 @@ const file_plugin_proto_rawDesc = "" +
 	"\x1doutbound_buffer_size_in_bytes\x18\x05 \x01(\rH\x03R\x19outboundBufferSizeInBytes\x88\x01\x01\x12@\n" +
 	"\x1aoutbound_unicast_hop_limit\x18\x06 \x01(\rH\x04R\x17outboundUnicastHopLimit\x88\x01\x01\x121\n" +
 	"\x12quality_of_service\x18\a \x01(\x05H\x05R\x10qualityOfService\x88\x01\x01\x12G\n" +
-	"\x1dserialize_connection_attempts\x18\b \x01(\bH\x06R\x1bserializeConnectionAttempts\x88\x01\x01B\v\n" +
+	"\x1dserialize_connection_attempts\x18\b \x01(\bH\x06R\x1bserializeConnectionAttempts\x88\x01\x01\x124\n" +
+	"\x16client_certificate_pem\x18\t \x01(\fR\x14clientCertificatePem\x12$\n" +
+	"\x0eclient_key_pem\x18\n" +
+	" \x01(\fR\fclientKeyPemB\v\n" +
 	"\t_no_delayB\r\n" +
 	"\v_keep_aliveB\x17\n" +
 	"\x15_min_protection_levelB \n" +
@@ -5267,7 +5311,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\achannel\x18\x01 \x01(\x04R\achannel\";\n" +
 	"\x0fWebSocketHeader\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xf6\x05\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xd2\x06\n" +
 	"\x10WebSocketConnect\x120\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1c.netrun.plugin.v1.SocketKindR\x04kind\x12\x10\n" +
 	"\x03uri\x18\x02 \x01(\tR\x03uri\x12/\n" +
@@ -5282,7 +5326,9 @@ const file_plugin_proto_rawDesc = "" +
 	" \x03(\x05R ignorableServerCertificateErrors\x12N\n" +
 	"$desired_unsolicited_pong_interval_ms\x18\v \x01(\rR desiredUnsolicitedPongIntervalMs\x12@\n" +
 	"\x1doutbound_buffer_size_in_bytes\x18\f \x01(\rR\x19outboundBufferSizeInBytes\x12\x1e\n" +
-	"\bno_delay\x18\r \x01(\bH\x00R\anoDelay\x88\x01\x01B\v\n" +
+	"\bno_delay\x18\r \x01(\bH\x00R\anoDelay\x88\x01\x01\x124\n" +
+	"\x16client_certificate_pem\x18\x0e \x01(\fR\x14clientCertificatePem\x12$\n" +
+	"\x0eclient_key_pem\x18\x0f \x01(\fR\fclientKeyPemB\v\n" +
 	"\t_no_delay\"\x98\x04\n" +
 	"\x0fWebSocketAccept\x12\x16\n" +
 	"\x06socket\x18\x01 \x01(\x04R\x06socket\x120\n" +

@@ -7,6 +7,9 @@
 // With the arguments "serve CERT KEY" it is a TLS echo server instead: a
 // listener on 127.0.0.1 at Tls12 with that certificate, which logs
 // "listening" with its port and echoes what each connection sends.
+//
+// With the arguments "clientcert PORT CERT KEY" it checks client
+// certificates against a server on PORT that demands one (clientcert.go).
 package main
 
 import (
@@ -38,6 +41,9 @@ func run(ctx context.Context, h *sdk.Host) error {
 	}
 	if len(os.Args) == 4 && os.Args[1] == "serve" {
 		return serve(ctx, h, os.Args[2], os.Args[3])
+	}
+	if len(os.Args) == 5 && os.Args[1] == "clientcert" {
+		return clientCert(ctx, h, check, os.Args[2], os.Args[3], os.Args[4])
 	}
 	if len(os.Args) != 3 {
 		return fmt.Errorf("usage: tlsplugin GOOD_PORT BAD_PORT | tlsplugin serve CERT KEY")
