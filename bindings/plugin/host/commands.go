@@ -259,67 +259,41 @@ func (i *instance) remove(id uint64) {
 func (i *instance) newID() uint64 { return i.sv.r.nextID.Add(1) }
 
 // applyStreamControl sets the options c carries on a stream socket's
-// Control; the runtime's setters name a property whose value is wrong.
+// Control, stopping at the first the runtime refuses; the runtime's
+// setters name a property whose value is wrong.
 func applyStreamControl(c *pluginv1.StreamControl, ctl *sockets.StreamSocketControl) error {
 	if c == nil {
 		return nil
 	}
-	if c.NoDelay != nil {
-		if err := ctl.SetNoDelay(*c.NoDelay); err != nil {
-			return err
-		}
-	}
-	if c.KeepAlive != nil {
-		if err := ctl.SetKeepAlive(*c.KeepAlive); err != nil {
-			return err
-		}
-	}
-	if c.MinProtectionLevel != nil {
-		if err := ctl.SetMinProtectionLevel(sockets.SocketProtectionLevel(*c.MinProtectionLevel)); err != nil {
-			return err
-		}
-	}
-	if c.OutboundBufferSizeInBytes != nil {
-		if err := ctl.SetOutboundBufferSizeInBytes(*c.OutboundBufferSizeInBytes); err != nil {
-			return err
-		}
-	}
-	if c.OutboundUnicastHopLimit != nil {
-		v, err := hopLimit("StreamSocketControl", *c.OutboundUnicastHopLimit)
-		if err == nil {
-			err = ctl.SetOutboundUnicastHopLimit(v)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if c.QualityOfService != nil {
-		if err := ctl.SetQualityOfService(sockets.SocketQualityOfService(*c.QualityOfService)); err != nil {
-			return err
-		}
-	}
-	if c.SerializeConnectionAttempts != nil {
-		if err := ctl.SetSerializeConnectionAttempts(*c.SerializeConnectionAttempts); err != nil {
-			return err
-		}
-	}
-	if len(c.IgnorableServerCertificateErrors) > 0 {
-		rs := make([]sockets.ChainValidationResult, len(c.IgnorableServerCertificateErrors))
-		for k, r := range c.IgnorableServerCertificateErrors {
-			rs[k] = sockets.ChainValidationResult(r)
-		}
-		if err := ctl.SetIgnorableServerCertificateErrors(rs); err != nil {
-			return err
-		}
-	}
-	cert, err := clientCertificate("StreamSocketControl", c.ClientCertificatePem, c.ClientKeyPem)
-	if err != nil {
-		return err
-	}
-	if cert != nil {
-		return ctl.SetClientCertificate(cert)
-	}
-	return nil
+	const class = "StreamSocketControl"
+	return applyAll(
+		setOpt(c.NoDelay, ctl.SetNoDelay),
+		setOpt(c.KeepAlive, ctl.SetKeepAlive),
+		setOpt(c.MinProtectionLevel, func(v int32) error {
+			return ctl.SetMinProtectionLevel(sockets.SocketProtectionLevel(v))
+		}),
+		setOpt(c.OutboundBufferSizeInBytes, ctl.SetOutboundBufferSizeInBytes),
+		setOpt(c.OutboundUnicastHopLimit, hopLimitSetter(class, ctl.SetOutboundUnicastHopLimit)),
+		setOpt(c.QualityOfService, qosSetter(ctl.SetQualityOfService)),
+		setOpt(c.SerializeConnectionAttempts, ctl.SetSerializeConnectionAttempts),
+		func() error {
+			if len(c.IgnorableServerCertificateErrors) == 0 {
+				return nil
+			}
+			rs := make([]sockets.ChainValidationResult, len(c.IgnorableServerCertificateErrors))
+			for k, r := range c.IgnorableServerCertificateErrors {
+				rs[k] = sockets.ChainValidationResult(r)
+			}
+			return ctl.SetIgnorableServerCertificateErrors(rs)
+		},
+		func() error {
+			cert, err := clientCertificate(class, c.ClientCertificatePem, c.ClientKeyPem)
+			if err != nil || cert == nil {
+				return err
+			}
+			return ctl.SetClientCertificate(cert)
+		},
+	)
 }
 
 // applyListenerControl sets the options c carries on a listener's
@@ -328,57 +302,27 @@ func applyListenerControl(c *pluginv1.StreamControl, ctl *sockets.StreamSocketLi
 	if c == nil {
 		return nil
 	}
-	const op = "StreamSocketListenerControl"
-	if len(c.IgnorableServerCertificateErrors) > 0 {
-		return socketerror.InvalidArg(op, "IgnorableServerCertificateErrors", "a listener has no such property (StreamConnect only)")
+	const class = "StreamSocketListenerControl"
+	connectOnly := func(name string) error {
+		return socketerror.InvalidArg(class, name, "a listener has no such property (StreamConnect only)")
 	}
-	if c.MinProtectionLevel != nil {
-		return socketerror.InvalidArg(op, "MinProtectionLevel", "a listener has no such property (StreamConnect only)")
+	switch {
+	case len(c.IgnorableServerCertificateErrors) > 0:
+		return connectOnly("IgnorableServerCertificateErrors")
+	case c.MinProtectionLevel != nil:
+		return connectOnly("MinProtectionLevel")
+	case c.SerializeConnectionAttempts != nil:
+		return connectOnly("SerializeConnectionAttempts")
+	case len(c.ClientCertificatePem) > 0 || len(c.ClientKeyPem) > 0:
+		return socketerror.InvalidArg(class, "ClientCertificate", "a listener has no such property (StreamConnect only; a TLS listener's is server_certificate_pem)")
 	}
-	if c.SerializeConnectionAttempts != nil {
-		return socketerror.InvalidArg(op, "SerializeConnectionAttempts", "a listener has no such property (StreamConnect only)")
-	}
-	if len(c.ClientCertificatePem) > 0 || len(c.ClientKeyPem) > 0 {
-		return socketerror.InvalidArg(op, "ClientCertificate", "a listener has no such property (StreamConnect only; a TLS listener's is server_certificate_pem)")
-	}
-	if c.OutboundBufferSizeInBytes != nil {
-		if err := ctl.SetOutboundBufferSizeInBytes(*c.OutboundBufferSizeInBytes); err != nil {
-			return err
-		}
-	}
-	if c.OutboundUnicastHopLimit != nil {
-		v, err := hopLimit(op, *c.OutboundUnicastHopLimit)
-		if err == nil {
-			err = ctl.SetOutboundUnicastHopLimit(v)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if c.QualityOfService != nil {
-		if err := ctl.SetQualityOfService(sockets.SocketQualityOfService(*c.QualityOfService)); err != nil {
-			return err
-		}
-	}
-	if c.NoDelay != nil {
-		if err := ctl.SetNoDelay(*c.NoDelay); err != nil {
-			return err
-		}
-	}
-	if c.KeepAlive != nil {
-		if err := ctl.SetKeepAlive(*c.KeepAlive); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// hopLimit checks an OutboundUnicastHopLimit sent by the plugin.
-func hopLimit(class string, v uint32) (uint8, error) {
-	if v == 0 || v > 255 {
-		return 0, socketerror.InvalidArg(class+".OutboundUnicastHopLimit", "value", "%d: must be 1 to 255", v)
-	}
-	return uint8(v), nil
+	return applyAll(
+		setOpt(c.OutboundBufferSizeInBytes, ctl.SetOutboundBufferSizeInBytes),
+		setOpt(c.OutboundUnicastHopLimit, hopLimitSetter(class, ctl.SetOutboundUnicastHopLimit)),
+		setOpt(c.QualityOfService, qosSetter(ctl.SetQualityOfService)),
+		setOpt(c.NoDelay, ctl.SetNoDelay),
+		setOpt(c.KeepAlive, ctl.SetKeepAlive),
+	)
 }
 
 // applyDatagramControl sets the options c carries on a datagram
@@ -387,34 +331,50 @@ func applyDatagramControl(c *pluginv1.DatagramControl, ctl *sockets.DatagramSock
 	if c == nil {
 		return nil
 	}
-	if c.DontFragment != nil {
-		if err := ctl.SetDontFragment(*c.DontFragment); err != nil {
+	return applyAll(
+		setOpt(c.DontFragment, ctl.SetDontFragment),
+		setOpt(c.InboundBufferSizeInBytes, ctl.SetInboundBufferSizeInBytes),
+		setOpt(c.MulticastOnly, ctl.SetMulticastOnly),
+		setOpt(c.OutboundUnicastHopLimit, hopLimitSetter("DatagramSocketControl", ctl.SetOutboundUnicastHopLimit)),
+		setOpt(c.QualityOfService, qosSetter(ctl.SetQualityOfService)),
+	)
+}
+
+// setOpt is one optional Control setting from the plugin: it calls set
+// with the value if the plugin sent one.
+func setOpt[T any](v *T, set func(T) error) func() error {
+	return func() error {
+		if v == nil {
+			return nil
+		}
+		return set(*v)
+	}
+}
+
+// applyAll runs settings in order and returns the first error.
+func applyAll(settings ...func() error) error {
+	for _, set := range settings {
+		if err := set(); err != nil {
 			return err
 		}
-	}
-	if c.InboundBufferSizeInBytes != nil {
-		if err := ctl.SetInboundBufferSizeInBytes(*c.InboundBufferSizeInBytes); err != nil {
-			return err
-		}
-	}
-	if c.MulticastOnly != nil {
-		if err := ctl.SetMulticastOnly(*c.MulticastOnly); err != nil {
-			return err
-		}
-	}
-	if c.OutboundUnicastHopLimit != nil {
-		v, err := hopLimit("DatagramSocketControl", *c.OutboundUnicastHopLimit)
-		if err == nil {
-			err = ctl.SetOutboundUnicastHopLimit(v)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if c.QualityOfService != nil {
-		return ctl.SetQualityOfService(sockets.SocketQualityOfService(*c.QualityOfService))
 	}
 	return nil
+}
+
+// hopLimitSetter checks an OutboundUnicastHopLimit sent by the plugin
+// before it reaches set.
+func hopLimitSetter(class string, set func(uint8) error) func(uint32) error {
+	return func(v uint32) error {
+		if v == 0 || v > 255 {
+			return socketerror.InvalidArg(class+".OutboundUnicastHopLimit", "value", "%d: must be 1 to 255", v)
+		}
+		return set(uint8(v))
+	}
+}
+
+// qosSetter gives set the wire's QualityOfService value as the runtime's.
+func qosSetter(set func(sockets.SocketQualityOfService) error) func(int32) error {
+	return func(v int32) error { return set(sockets.SocketQualityOfService(v)) }
 }
 
 // tlsErrorResult is errorResult for a failed connect or upgrade of s,
