@@ -452,6 +452,20 @@ func (i *instance) streamUpgradeToSsl(ctx context.Context, o *op, c *pluginv1.St
 	})
 }
 
+// checkRead checks a read's count and InputStreamOptions and, if one is
+// wrong, finishes o with the error and reports true.
+func (i *instance) checkRead(opName string, count, options uint32, o *op) bool {
+	switch {
+	case count == 0 || int(count) > i.sv.r.opts.MaxPayload:
+		i.finish(o, invalid(opName, "count %d: want 1 to %d (max_payload)", count, i.sv.r.opts.MaxPayload))
+		return true
+	case options > uint32(sockets.ReadAhead):
+		i.finish(o, invalid(opName, "options %d is not an InputStreamOptions value (0, 1 or 2)", options))
+		return true
+	}
+	return false
+}
+
 func (i *instance) streamRead(c *pluginv1.Command, o *op, cmd *pluginv1.StreamRead) {
 	const opName = "StreamSocket.InputStream.Read"
 	hs, bad := i.lookup(opName, cmd.Socket, pluginv1.SocketKind_SOCKET_KIND_STREAM_SOCKET)
@@ -459,11 +473,7 @@ func (i *instance) streamRead(c *pluginv1.Command, o *op, cmd *pluginv1.StreamRe
 	case bad != nil:
 		i.finish(o, bad)
 		return
-	case cmd.Count == 0 || int(cmd.Count) > i.sv.r.opts.MaxPayload:
-		i.finish(o, invalid(opName, "count %d: want 1 to %d (max_payload)", cmd.Count, i.sv.r.opts.MaxPayload))
-		return
-	case cmd.Options > uint32(sockets.ReadAhead):
-		i.finish(o, invalid(opName, "options %d is not an InputStreamOptions value (0, 1 or 2)", cmd.Options))
+	case i.checkRead(opName, cmd.Count, cmd.Options, o):
 		return
 	}
 	r := &readReq{op: o, count: int(cmd.Count), opts: sockets.InputStreamOptions(cmd.Options), inst: i,

@@ -566,11 +566,7 @@ func (i *instance) wsRead(ctx context.Context, o *op, c *pluginv1.WebSocketRead)
 	case bad != nil:
 		i.finish(o, bad)
 		return
-	case c.Count == 0 || int(c.Count) > i.sv.r.opts.MaxPayload:
-		i.finish(o, invalid(opName, "count %d: want 1 to %d (max_payload)", c.Count, i.sv.r.opts.MaxPayload))
-		return
-	case c.Options > uint32(sockets.ReadAhead):
-		i.finish(o, invalid(opName, "options %d is not an InputStreamOptions value (0, 1 or 2)", c.Options))
+	case i.checkRead(opName, c.Count, c.Options, o):
 		return
 	}
 	i.sv.goFunc(func() {
