@@ -501,6 +501,9 @@ func TestMalformedCommands(t *testing.T) {
 		"20":   {"0x80070057", "SerializeConnectionAttempts"},
 		"21":   {"0x80070057", "DatagramSocketControl.OutboundUnicastHopLimit"},
 		"22":   {"0x80070057", "DatagramSocketControl.QualityOfService"},
+		"23":   {"0x80070057", "StreamSocketControl.ClientCertificate", "client_certificate_pem"},
+		"24":   {"0x80070057", "client_key_pem", "send both or neither"},
+		"25":   {"0x80070057", "StreamSocketListenerControl", "ClientCertificate"},
 	}
 	for op, subs := range want {
 		got := fmt.Sprint(res[op])

@@ -210,8 +210,16 @@ func (s *server) Session(stream grpc.BidiStreamingServer[pluginv1.HostMessage, p
 			Control: &pluginv1.DatagramControl{OutboundUnicastHopLimit: &zero}}}},
 		&pluginv1.Command{Op: 22, Command: &pluginv1.Command_DatagramConnect{DatagramConnect: &pluginv1.DatagramConnect{Host: "127.0.0.1", Service: port,
 			Control: &pluginv1.DatagramControl{QualityOfService: &qos}}}},
+		// Client certificates that are not PEM, without their key, or
+		// on a listener.
+		&pluginv1.Command{Op: 23, Command: &pluginv1.Command_StreamConnect{StreamConnect: &pluginv1.StreamConnect{Host: "127.0.0.1", Service: port,
+			Control: &pluginv1.StreamControl{ClientCertificatePem: []byte("not a certificate"), ClientKeyPem: []byte("not a key")}}}},
+		&pluginv1.Command{Op: 24, Command: &pluginv1.Command_StreamConnect{StreamConnect: &pluginv1.StreamConnect{Host: "127.0.0.1", Service: port,
+			Control: &pluginv1.StreamControl{ClientCertificatePem: []byte("-----BEGIN CERTIFICATE-----\n")}}}},
+		&pluginv1.Command{Op: 25, Command: &pluginv1.Command_ListenerBind{ListenerBind: &pluginv1.ListenerBind{Host: "127.0.0.1", Service: "0",
+			Control: &pluginv1.StreamControl{ClientCertificatePem: []byte("x"), ClientKeyPem: []byte("y")}}}},
 	)
-	d.await(13, 14, 15, 16, 17, 18, 19, 20, 21, 22)
+	d.await(13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25)
 	// Phase 3: oversized payload, zero count, a read in flight and its op
 	// id reused, a close, then a read after the close.
 	d.send(
