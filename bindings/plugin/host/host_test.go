@@ -31,38 +31,55 @@ const waitTimeout = 30 * time.Second
 // bins are the plugin binaries TestMain builds; set once, before any test.
 var bins struct{ echo, raw, sdkcheck, broker, cct, ws, tls, udp string }
 
+// binsDirEnv names the directory of plugin binaries TestMain built, for a
+// copy of the test binary that a test re-executes (in a network namespace,
+// testpeer.ExecTest): set, TestMain uses those binaries and builds none.
+const binsDirEnv = "NETRUN_PLUGIN_TEST_BINS"
+
+// binsDir is the directory of bins.
+var binsDir string
+
 func TestMain(m *testing.M) {
 	flag.Parse()
-	// Tests run the plugins with the race detector; benchmarks without.
-	build := []string{"build", "-race"}
-	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
-		build = []string{"build"}
-	}
-	dir, err := os.MkdirTemp("", "netrun-plugin-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bins.echo = filepath.Join(dir, "netrun-echo")
-	bins.raw = filepath.Join(dir, "rawplugin")
-	bins.sdkcheck = filepath.Join(dir, "sdkcheck")
-	bins.broker = filepath.Join(dir, "brokerplugin")
-	bins.cct = filepath.Join(dir, "cctplugin")
-	bins.ws = filepath.Join(dir, "wsplugin")
-	bins.tls = filepath.Join(dir, "tlsplugin")
-	bins.udp = filepath.Join(dir, "udpplugin")
-	for out, pkg := range map[string]string{bins.echo: "../../../plugins/echo/cmd/netrun-echo", bins.raw: "./testdata/rawplugin",
-		bins.sdkcheck: "./testdata/sdkcheck", bins.broker: "./testdata/brokerplugin",
-		bins.cct: "./testdata/cctplugin", bins.ws: "./testdata/wsplugin", bins.tls: "./testdata/tlsplugin",
-		bins.udp: "./testdata/udpplugin"} {
-		if b, err := exec.Command("go", append(build, "-o", out, pkg)...).CombinedOutput(); err != nil {
-			os.RemoveAll(dir)
-			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, b)
+	built := os.Getenv(binsDirEnv)
+	binsDir = built
+	if built == "" {
+		dir, err := os.MkdirTemp("", "netrun-plugin-test-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
+		}
+		binsDir = dir
+	}
+	bins.echo = filepath.Join(binsDir, "netrun-echo")
+	bins.raw = filepath.Join(binsDir, "rawplugin")
+	bins.sdkcheck = filepath.Join(binsDir, "sdkcheck")
+	bins.broker = filepath.Join(binsDir, "brokerplugin")
+	bins.cct = filepath.Join(binsDir, "cctplugin")
+	bins.ws = filepath.Join(binsDir, "wsplugin")
+	bins.tls = filepath.Join(binsDir, "tlsplugin")
+	bins.udp = filepath.Join(binsDir, "udpplugin")
+	if built == "" {
+		// Tests run the plugins with the race detector; benchmarks without.
+		build := []string{"build", "-race"}
+		if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+			build = []string{"build"}
+		}
+		for out, pkg := range map[string]string{bins.echo: "../../../plugins/echo/cmd/netrun-echo", bins.raw: "./testdata/rawplugin",
+			bins.sdkcheck: "./testdata/sdkcheck", bins.broker: "./testdata/brokerplugin",
+			bins.cct: "./testdata/cctplugin", bins.ws: "./testdata/wsplugin", bins.tls: "./testdata/tlsplugin",
+			bins.udp: "./testdata/udpplugin"} {
+			if b, err := exec.Command("go", append(build, "-o", out, pkg)...).CombinedOutput(); err != nil {
+				os.RemoveAll(binsDir)
+				fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, b)
+				os.Exit(1)
+			}
 		}
 	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	if built == "" {
+		os.RemoveAll(binsDir)
+	}
 	if err := testpeer.CheckLeaks(); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
 		code = max(code, 1)

@@ -1,7 +1,8 @@
 // Command udpplugin is a Go plugin that checks the SDK's connected
 // datagram sockets against the socat UDP echo server whose host:port is
 // its argument. It logs one record per check ("check", with name, ok and
-// detail), then "checks done".
+// detail), then "checks done". With the arguments "multicast GROUP" it
+// joins a multicast group and logs what arrives instead (multicast.go).
 package main
 
 import (
@@ -24,6 +25,9 @@ func main() { sdk.Serve(sdk.PluginFunc(run)) }
 type message struct{ data, from string }
 
 func run(ctx context.Context, h *sdk.Host) error {
+	if os.Args[1] == "multicast" {
+		return multicast(ctx, h, os.Args[2])
+	}
 	log := h.Logger()
 	check := func(name string, err error) {
 		if err != nil {
