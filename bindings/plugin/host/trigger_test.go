@@ -365,3 +365,198 @@ func TestPluginListenerDatagramThroughBroker(t *testing.T) {
 		t.Errorf("the plugin got the datagrams %v; want d1, d2 in order", got)
 	}
 }
+
+// scriptPark binds a listener and a datagram socket on 127.0.0.1 and
+// transfers both to the broker for the plugin's task "adopt", then prints
+// their ports.
+const scriptPark = `
+local net = require("netrun")
+local l = net.StreamSocketListener.new()
+l:BindEndpointAsync("127.0.0.1", "0"):await()
+local d = net.DatagramSocket.new()
+d:BindEndpointAsync("127.0.0.1", "0"):await()
+local lport, dport = l.Information.LocalPort, d.Information.LocalPort
+l:EnableTransferOwnership("adopt")
+l:TransferOwnership("lst", "from park")
+d:EnableTransferOwnership("adopt")
+d:TransferOwnership("udp", "from park")
+print("parked " .. lport .. " " .. dport)
+`
+
+// A script parks a bound listener and a bound datagram socket in the
+// shared broker for a plugin's task; two connections, each with a line
+// sent, and three datagrams arrive while the broker holds them (the
+// plugin is not running yet); then the plugin "adopt" starts, reclaims
+// both from Hello.held, is raised the connections and the datagrams in
+// the order they came, and echoes them, and then what the clients send
+// once it serves the sockets itself.
+func TestScriptListenerDatagramToPlugin(t *testing.T) {
+	b := trigger.NewBroker(trigger.Options{})
+	t.Cleanup(func() { b.Close() })
+	out := &lines{changed: make(chan struct{})}
+	engine, err := lua.NewEngine(lua.EngineOptions{Logger: slog.New(slog.DiscardHandler), Stdout: out, Broker: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "park.lua")
+	if err := os.WriteFile(path, []byte(scriptPark), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script, err := engine.Start(path, lua.ScriptOptions{})
+	if err != nil {
+		t.Fatal(lua.ErrorText(err))
+	}
+	t.Cleanup(script.Stop)
+	var lport, dport string
+	if _, err := fmt.Sscan(strings.TrimPrefix(out.wait(t, "parked "), "parked "), &lport, &dport); err != nil {
+		t.Fatal(err)
+	}
+	held := watchHeld(t, b, "adopt")
+
+	// Traffic while the broker holds both: each connection is held before
+	// the next is made, so the order is the one they were made in.
+	var conns []net.Conn
+	var rds []*bufio.Reader
+	for i, line := range []string{"one\n", "two\n"} {
+		c, err := net.Dial("tcp4", "127.0.0.1:"+lport)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(waitTimeout))
+		if _, err := io.WriteString(c, line); err != nil {
+			t.Fatal(err)
+		}
+		conns, rds = append(conns, c), append(rds, bufio.NewReader(c))
+		held.wait(t, "lst", i+1)
+	}
+	u, err := net.Dial("udp4", "127.0.0.1:"+dport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	u.SetDeadline(time.Now().Add(waitTimeout))
+	for i, m := range []string{"d1", "d2", "d3"} {
+		if _, err := u.Write([]byte(m)); err != nil {
+			t.Fatal(err)
+		}
+		held.wait(t, "udp", i+1)
+	}
+	held.stop()
+
+	r, rec := newRunner(t, pluginhost.Options{Broker: b})
+	startPlugin(t, r, "adopt", isolation.Capabilities(isolation.Loopback), bins.broker, "adopt")
+	for _, kind := range []string{"StreamSocketListener", "DatagramSocket"} {
+		a := rec.logged("reclaimed", func(a map[string]any) bool { return a["kind"] == kind })
+		if a["context"] != "from park" {
+			t.Errorf("the %s was reclaimed with the context %q, want the script's %q", kind, a["context"], "from park")
+		}
+	}
+
+	// The datagrams come back in order, then a live one.
+	buf := make([]byte, 64)
+	for _, want := range []string{"d1", "d2", "d3"} {
+		n, err := u.Read(buf)
+		if err != nil {
+			t.Fatalf("waiting for the echo of %s: %v", want, err)
+		}
+		if string(buf[:n]) != want {
+			t.Fatalf("the datagram echo came back as %q, want %q: lost or reordered", buf[:n], want)
+		}
+	}
+	if _, err := u.Write([]byte("d4")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := u.Read(buf); err != nil || string(buf[:n]) != "d4" {
+		t.Fatalf("the echo of d4: %q, %v", buf[:n], err)
+	}
+
+	// The connections were raised in order, and each echoes what it sent
+	// while held, then a line sent now.
+	rec.waitFor("two connections", func() bool { return countMsg(rec, "connection") == 2 })
+	var ports []string
+	rec.mu.Lock()
+	for _, a := range rec.attrs {
+		if a["msg"] == "connection" {
+			ports = append(ports, fmt.Sprint(a["port"]))
+		}
+	}
+	rec.mu.Unlock()
+	for i, c := range conns {
+		_, want, _ := net.SplitHostPort(c.LocalAddr().String())
+		if ports[i] != want {
+			t.Fatalf("the plugin was raised the connections from the ports %v, want %s first", ports, want)
+		}
+	}
+	for i, first := range []string{"one\n", "two\n"} {
+		for _, want := range []string{first, "again\n"} {
+			if want == "again\n" {
+				if _, err := io.WriteString(conns[i], want); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if line, err := rds[i].ReadString('\n'); line != want {
+				t.Fatalf("connection %d: got %q, %v; want the echo %q", i+1, line, err, want)
+			}
+		}
+	}
+	if held := b.AllSockets("adopt"); len(held) != 0 {
+		t.Errorf("the broker still holds %v for adopt", held)
+	}
+}
+
+// countMsg counts rec's log records with msg; rec.mu must be held.
+func countMsg(rec *recorder, msg string) int {
+	n := 0
+	for _, a := range rec.attrs {
+		if a["msg"] == msg {
+			n++
+		}
+	}
+	return n
+}
+
+// heldWatch waits on what the broker holds for a task, woken by the task's
+// triggers, which it leaves pending for the task's next registration.
+type heldWatch struct {
+	b     *trigger.Broker
+	task  string
+	woken chan struct{}
+	stop  func()
+}
+
+// watchHeld registers a heldWatch for task; call stop before the task's
+// guest registers, or the watch gets its triggers.
+func watchHeld(t *testing.T, b *trigger.Broker, task string) *heldWatch {
+	w := &heldWatch{b: b, task: task, woken: make(chan struct{}, 1)}
+	w.stop = b.RegisterTask(task, func(*trigger.SocketActivityTriggerDetails) bool {
+		select {
+		case w.woken <- struct{}{}:
+		default:
+		}
+		return false // not taken: pending for the next registration
+	})
+	t.Cleanup(w.stop)
+	return w
+}
+
+// wait waits until the broker holds at least n connections or datagrams
+// on the socket id.
+func (w *heldWatch) wait(t *testing.T, id string, n int) {
+	t.Helper()
+	deadline := time.After(waitTimeout)
+	for {
+		h := w.b.AllSockets(w.task)[id]
+		if h == nil {
+			t.Fatalf("the broker holds no %s for %s", id, w.task)
+		}
+		if h.Buffered() >= n {
+			return
+		}
+		select {
+		case <-w.woken:
+		case <-deadline:
+			t.Fatalf("the broker holds %d on %s, want %d", h.Buffered(), id, n)
+		}
+	}
+}

@@ -26,8 +26,11 @@ import (
 func main() { sdk.Serve(sdk.PluginFunc(run)) }
 
 func run(ctx context.Context, h *sdk.Host) error {
-	if os.Args[1] == "park" {
+	switch os.Args[1] {
+	case "park":
 		return park(ctx, h)
+	case "adopt":
+		return adopt(ctx, h)
 	}
 	n, err := strconv.Atoi(os.Args[1])
 	if err != nil {
