@@ -663,7 +663,9 @@ func (i *instance) bindSocket(ctx context.Context, o *op, opName, hostText strin
 	})
 }
 
-// bindAddr is a bound socket's address for an Event.
+// bindAddr is a bound socket's address for an Event, as a client on this
+// host would dial it: a socket bound to every address is reported on
+// 127.0.0.1.
 func bindAddr(info *pluginv1.SocketInfo) string {
 	a := info.LocalAddress
 	if a == "" || a == "::" {

@@ -105,8 +105,10 @@ type Event struct {
 	Instance int
 	PID      int
 	Socket   uint64
-	Addr     string
-	Err      error
+	// Addr is where a Bound socket can be reached, host:port; a socket
+	// bound to every address is reported on 127.0.0.1.
+	Addr string
+	Err  error
 }
 
 // Runner starts and supervises plugins. It implements runtime/host's
