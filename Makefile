@@ -42,7 +42,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 40x ./runtime/sockets ./runtime/websocket ./bindings/lua
 
 fuzz:
-	@for pkg in ./runtime/networking ./runtime/isolation ./runtime/websocket ./bindings/lua; do \
+	@for pkg in ./runtime/networking ./runtime/isolation ./runtime/websocket ./bindings/lua ./bindings/plugin/host; do \
 		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep ^Fuzz); do \
 			echo "fuzzing $$pkg $$t"; \
 			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $${FUZZTIME:-30s} $$pkg || exit 1; \
