@@ -99,9 +99,6 @@ func TestWSChatAndFeedScripts(t *testing.T) {
 	startDefault(t, h, "ws_chat.lua", nil, "listening ws://127.0.0.1:7082/chat")
 	startDefault(t, h, "ws_feed.lua", nil, "ws_feed: following ws://127.0.0.1:7082/chat")
 	ctx := wsTestCtx(t)
-	a := dialWS(t, ctx, "ws://127.0.0.1:7082/chat", nil)
-	b := dialWS(t, ctx, "ws://127.0.0.1:7082/chat", nil)
-	// b's join is announced to a (the feed is guest1, a guest2, b guest3).
 	readUntil := func(c *cws.Conn, want string) {
 		t.Helper()
 		for {
@@ -114,20 +111,36 @@ func TestWSChatAndFeedScripts(t *testing.T) {
 			}
 		}
 	}
-	readUntil(a, "* guest3 joined")
+	// A newcomer hears its own join first, "* guestN joined": that is its
+	// name. (The hub numbers guests in the order it finishes their
+	// upgrades, which need not be the order the clients saw them finish.)
+	join := func() (*cws.Conn, string) {
+		t.Helper()
+		c := dialWS(t, ctx, "ws://127.0.0.1:7082/chat", nil)
+		_, got, err := c.Read(ctx)
+		name, ok := strings.CutPrefix(string(got), "* ")
+		name, ok2 := strings.CutSuffix(name, " joined")
+		if err != nil || !ok || !ok2 || !strings.HasPrefix(name, "guest") {
+			t.Fatalf("a newcomer's first message: %q, %v; want \"* guestN joined\"", got, err)
+		}
+		return c, name
+	}
+	a, nameA := join()
+	b, nameB := join()
+	readUntil(a, "* "+nameB+" joined")
 	if err := a.Write(ctx, cws.MessageText, []byte("hi all")); err != nil {
 		t.Fatal(err)
 	}
-	readUntil(b, "guest2: hi all")
-	readUntil(a, "guest2: hi all")
-	h.out.wait(t, "feed: guest2: hi all")
+	readUntil(b, nameA+": hi all")
+	readUntil(a, nameA+": hi all")
+	h.out.wait(t, "feed: "+nameA+": hi all")
 
 	// Binary is refused with 1003, and the others hear of it.
 	a.Write(ctx, cws.MessageBinary, []byte{1})
 	if _, _, err := a.Read(ctx); cws.CloseStatus(err) != cws.StatusUnsupportedData {
 		t.Fatalf("after binary: %v, want close 1003", err)
 	}
-	readUntil(b, "* guest2 left (sent binary)")
+	readUntil(b, "* "+nameA+" left (sent binary)")
 
 	// A wrong path gets 404.
 	if _, resp, err := cws.Dial(ctx, "ws://127.0.0.1:7082/other", nil); err == nil || resp == nil || resp.StatusCode != 404 {
