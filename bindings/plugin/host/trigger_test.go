@@ -139,36 +139,14 @@ func TestPluginTransferRefusedKeepsSocket(t *testing.T) {
 	startPlugin(t, r, "mover", isolation.Capabilities(isolation.Loopback), bins.broker, fmt.Sprint(n))
 	rec.logged("ready", nil)
 	c, rd := startScriptA(t, engine, out)
-	data := make([]byte, total)
-	for i := range data {
-		data[i] = byte(i*7 + i/256)
-	}
-	wrote := make(chan error, 1)
-	go func() {
-		for p := data; len(p) > 0; p = p[min(len(p), 1000):] {
-			if _, err := c.Write(p[:min(len(p), 1000)]); err != nil {
-				wrote <- err
-				return
-			}
-		}
-		wrote <- c.(*net.TCPConn).CloseWrite()
-	}()
-	got, err := io.ReadAll(rd)
-	if err != nil {
+	dumpOnFailure(t, rec, out)
+	testpeer.EchoPattern(t, c, rd, total)
+	// Nothing more comes back: the plugin ends the echo at end of stream.
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-wrote; err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != total {
-		rec.mu.Lock()
-		defer rec.mu.Unlock()
-		t.Fatalf("%d bytes came back, want %d; logs:\n%s", len(got), total, strings.Join(rec.logs, "\n"))
-	}
-	for i := range got {
-		if got[i] != data[i] {
-			t.Fatalf("byte %d came back as %d, want %d: lost or reordered", i, got[i], data[i])
-		}
+	if extra, err := io.ReadAll(rd); err != nil || len(extra) > 0 {
+		t.Fatalf("after the pattern: %d more bytes, %v; want end of stream", len(extra), err)
 	}
 	rec.logged("transfer failed", nil)
 }
@@ -230,39 +208,30 @@ func TestLazyPluginStartedBySocketActivity(t *testing.T) {
 	t.Cleanup(g.Stop)
 	rec.logged("ready", nil)
 	c, rd := startScriptA(t, engine, out)
-	data := make([]byte, total)
-	for i := range data {
-		data[i] = byte(i*11 + i/256)
-	}
-	wrote := make(chan error, 1)
-	go func() {
-		for p := data; len(p) > 0; p = p[min(len(p), 1000):] {
-			if _, err := c.Write(p[:min(len(p), 1000)]); err != nil {
-				wrote <- err
-				return
-			}
-		}
-		wrote <- nil
-	}()
-	got := make([]byte, total)
-	if _, err := io.ReadFull(rd, got); err != nil {
-		rec.mu.Lock()
-		defer rec.mu.Unlock()
-		t.Fatalf("%v; logs:\n%s\nscript: %q", err, strings.Join(rec.logs, "\n"), out.got)
-	}
-	if err := <-wrote; err != nil {
-		t.Fatal(err)
-	}
-	for i := range got {
-		if got[i] != data[i] {
-			t.Fatalf("byte %d came back as %d, want %d: lost or reordered", i, got[i], data[i])
-		}
-	}
+	dumpOnFailure(t, rec, out)
+	testpeer.EchoPattern(t, c, rd, total)
 	rec.logged("hopped", nil)
 	rec.logged("plugin waits for activity on a socket it transferred before starting again", nil)
 	started(rec, "mover", 2)
 	rec.logged("got", func(a map[string]any) bool { return a["context"] == "from mover" })
 	out.wait(t, "a: back from plugin")
+}
+
+// dumpOnFailure logs the plugin host's records and the script's output
+// if t fails: what a lost or reordered byte needs to be understood.
+func dumpOnFailure(t *testing.T, rec *recorder, out *lines) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		rec.mu.Lock()
+		logs := strings.Join(rec.logs, "\n")
+		rec.mu.Unlock()
+		out.mu.Lock()
+		script := strings.Join(out.got, "\n")
+		out.mu.Unlock()
+		t.Logf("plugin host records:\n%s\nscript output:\n%s", logs, script)
+	})
 }
 
 // startScriptA runs scriptA in engine, connects to it and exchanges the
