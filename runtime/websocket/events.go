@@ -18,6 +18,15 @@ type MessageReceivedEventArgs struct {
 	data     []byte
 }
 
+// NewMessageReceivedEventArgs returns the arguments of a MessageReceived
+// event, for code that raises the event itself from messages received
+// elsewhere (the plugin SDK, whose messages come over the plugin
+// protocol): data is the message or the piece of it, typ its type, and
+// complete whether it ends the message.
+func NewMessageReceivedEventArgs(data []byte, typ SocketMessageType, complete bool) *MessageReceivedEventArgs {
+	return &MessageReceivedEventArgs{typ: typ, complete: complete, data: data}
+}
+
 // MessageType returns the type of the message: Binary or Utf8. Every
 // piece of a partial message reports the message's type.
 func (a *MessageReceivedEventArgs) MessageType() SocketMessageType { return a.typ }
@@ -41,6 +50,14 @@ type ClosedEventArgs struct {
 	code   uint16
 	reason string
 	err    error
+}
+
+// NewClosedEventArgs returns the arguments of a Closed event, for code
+// that raises the event itself (see [NewMessageReceivedEventArgs]): the
+// close code and reason, and err for a connection no close handshake
+// ended.
+func NewClosedEventArgs(code uint16, reason string, err error) *ClosedEventArgs {
+	return &ClosedEventArgs{code: code, reason: reason, err: err}
 }
 
 // Code returns the close code: the peer's close frame's (1005 if it had

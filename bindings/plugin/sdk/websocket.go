@@ -1,7 +1,6 @@
 package sdk
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"io"
@@ -33,46 +32,13 @@ const wsAckEvery = 256 << 10
 // (WinRT's MessageWebSocketMessageReceivedEventArgs): one message
 // received, or in PartialMessage mode one piece of one. As in the
 // runtime, the bytes of Data are valid only until the handler returns.
-type MessageReceivedEventArgs struct {
-	data     []byte
-	typ      websocket.SocketMessageType
-	complete bool
-}
-
-// Data returns the message, or the piece of it; a Utf8 message's bytes
-// are valid UTF-8 (a piece may end inside a rune).
-func (a *MessageReceivedEventArgs) Data() []byte { return a.data }
-
-// MessageType returns the type of the message: Binary or Utf8.
-func (a *MessageReceivedEventArgs) MessageType() websocket.SocketMessageType { return a.typ }
-
-// IsMessageComplete reports whether this event ends its message: always
-// in FullMessage mode, on the last piece in PartialMessage mode.
-func (a *MessageReceivedEventArgs) IsMessageComplete() bool { return a.complete }
-
-// Reader returns a reader of Data, valid until the handler returns.
-func (a *MessageReceivedEventArgs) Reader() io.Reader { return bytes.NewReader(a.data) }
+type MessageReceivedEventArgs = websocket.MessageReceivedEventArgs
 
 // ClosedEventArgs is runtime/websocket's ClosedEventArgs (WinRT's
-// WebSocketClosedEventArgs): how a connection ended.
-type ClosedEventArgs struct {
-	code   uint16
-	reason string
-	err    error
-}
-
-// Code returns the close code: the peer's (1005 if its close frame had
-// none), the one this side sent, or 1006 for a connection lost without a
-// close frame (1007, 1009, 1002 when netrun failed the connection).
-func (a *ClosedEventArgs) Code() uint16 { return a.code }
-
-// Reason returns the close reason ("" if none).
-func (a *ClosedEventArgs) Reason() string { return a.reason }
-
-// Err returns why a connection ended that no close handshake ended: a
-// *websocket.Error with the WebErrorStatus around the *socketerror.Error;
-// nil otherwise.
-func (a *ClosedEventArgs) Err() error { return a.err }
+// WebSocketClosedEventArgs): how a connection ended. Err is a
+// *websocket.Error with the WebErrorStatus around the *socketerror.Error
+// for a connection no close handshake ended.
+type ClosedEventArgs = websocket.ClosedEventArgs
 
 // WebSocketInformation is the part of runtime/websocket's
 // WebSocketInformation the protocol carries: the negotiated subprotocol
@@ -471,7 +437,7 @@ func (w *wsCore) loop() {
 			if partial != nil {
 				data, partial = append(partial, m.Data...), nil
 			}
-			a := &MessageReceivedEventArgs{data: data, typ: websocket.SocketMessageType(m.MessageType), complete: m.IsMessageComplete}
+			a := websocket.NewMessageReceivedEventArgs(data, websocket.SocketMessageType(m.MessageType), m.IsMessageComplete)
 			if !raiseHeld(&w.received, a, w.closing, w.done) {
 				select {
 				case <-w.done:
@@ -482,10 +448,11 @@ func (w *wsCore) loop() {
 			w.handled(len(data))
 		case *pluginv1.Event_WebSocketClosed:
 			c := e.WebSocketClosed
-			a := &ClosedEventArgs{code: uint16(c.Code), reason: c.Reason}
+			var err error
 			if c.Error != nil {
-				a.err = errorFrom(c.Error)
+				err = errorFrom(c.Error)
 			}
+			a := websocket.NewClosedEventArgs(uint16(c.Code), c.Reason, err)
 			raiseHeld(&w.closedEv, a, w.closing, w.done)
 			w.mu.Lock()
 			id, closed := w.id, w.closed
