@@ -161,20 +161,11 @@ func (s *StreamSocket) TransferToBroker(ctx context.Context, socketID string, da
 	if socketID == "" {
 		return socketerror.InvalidArg(op, "socketId", "must not be empty")
 	}
-	if err := s.output.Flush(ctx); err != nil {
+	release, err := s.quiesce(ctx, op, id)
+	if err != nil {
 		return err
 	}
-	select {
-	case s.readTurn <- struct{}{}:
-	case <-ctx.Done():
-		return ctxErr(ctx, op)
-	}
-	defer func() { <-s.readTurn }()
-
-	// Stop the read-ahead and wait for its last completion.
-	if err := s.stopReadAhead(ctx, op, id); err != nil {
-		return err
-	}
+	defer release()
 	s.rd.mu.Lock()
 	unread := s.rd.buf
 	s.rd.buf = nil

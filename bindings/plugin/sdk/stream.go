@@ -380,18 +380,11 @@ func (s *StreamSocket) UpgradeToSsl(ctx context.Context, level sockets.SocketPro
 	if err != nil {
 		return err
 	}
-	if err := s.output.Flush(ctx); err != nil {
+	release, err := s.quiesce(ctx, op, id)
+	if err != nil {
 		return err
 	}
-	select {
-	case s.readTurn <- struct{}{}:
-	case <-ctx.Done():
-		return ctxErr(ctx, op)
-	}
-	defer func() { <-s.readTurn }()
-	if err := s.stopReadAhead(ctx, op, id); err != nil {
-		return err
-	}
+	defer release()
 	defer s.resumeReadAhead()
 	res, err := s.h.s.do(ctx, op, &pluginv1.Command{Command: &pluginv1.Command_StreamUpgradeToSsl{StreamUpgradeToSsl: &pluginv1.StreamUpgradeToSsl{
 		Socket: id, ProtectionLevel: int32(level), ValidationHost: validationHostName.RawName()}}}, nil)
@@ -409,6 +402,28 @@ func (s *StreamSocket) UpgradeToSsl(ctx context.Context, level sockets.SocketPro
 	s.info = res.GetCreated().GetInfo()
 	s.mu.Unlock()
 	return nil
+}
+
+// quiesce makes the socket's stream still for a command that must find
+// no read or write of the plugin's in flight (UpgradeToSsl, a transfer to
+// the broker): it flushes the writes, takes the read turn, and stops the
+// read-ahead, waiting for its last completion. release gives the read
+// turn back; the read-ahead stays stopped.
+func (s *StreamSocket) quiesce(ctx context.Context, op string, id uint64) (release func(), err error) {
+	if err := s.output.Flush(ctx); err != nil {
+		return nil, err
+	}
+	select {
+	case s.readTurn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctxErr(ctx, op)
+	}
+	release = func() { <-s.readTurn }
+	if err := s.stopReadAhead(ctx, op, id); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
 }
 
 // stopReadAhead ends the read-ahead in flight, if any, and waits for its
