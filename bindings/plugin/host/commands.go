@@ -206,10 +206,13 @@ func invalid(op, format string, a ...any) *pluginv1.Completion {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 // hostName parses a host name sent by the plugin.
-func hostName(op, s string) (*networking.HostName, error) {
+func hostName(op, s string) (*networking.HostName, error) { return hostArg(op, "host", s) }
+
+// hostArg is hostName for the argument named arg.
+func hostArg(op, arg, s string) (*networking.HostName, error) {
 	h, err := networking.NewHostName(s)
 	if err != nil {
-		return nil, socketerror.InvalidArg(op, "host", "%v", err)
+		return nil, socketerror.InvalidArg(op, arg, "%q: %v", s, err)
 	}
 	return h, nil
 }
@@ -430,9 +433,9 @@ func (i *instance) streamUpgradeToSsl(ctx context.Context, o *op, c *pluginv1.St
 		i.finish(o, bad)
 		return
 	}
-	host, err := networking.NewHostName(c.ValidationHost)
+	host, err := hostArg(opName, "validationHostName", c.ValidationHost)
 	if err != nil {
-		i.finish(o, errorResult(socketerror.InvalidArg(opName, "validationHostName", "%q: %v", c.ValidationHost, err)))
+		i.finish(o, errorResult(err))
 		return
 	}
 	hs.mu.Lock()
@@ -814,9 +817,9 @@ func (i *instance) datagramJoin(o *op, c *pluginv1.DatagramJoinMulticastGroup) {
 		i.finish(o, bad)
 		return
 	}
-	host, err := networking.NewHostName(c.Host)
+	host, err := hostName(opName, c.Host)
 	if err != nil {
-		i.finish(o, errorResult(socketerror.InvalidArg(opName, "host", "%q: %v", c.Host, err)))
+		i.finish(o, errorResult(err))
 		return
 	}
 	if err := hs.dgram.JoinMulticastGroup(host); err != nil {
