@@ -89,22 +89,7 @@ func TestWebSocketClient(t *testing.T) {
 	peer := testpeer.StartWSServer(t, testpeer.NodeWS, testpeer.WSPeerOptions{Protocols: []string{"chat"}})
 	r, rec := newRunner(t, pluginhost.Options{})
 	startPlugin(t, r, "wsclient", isolation.Capabilities(isolation.Loopback), bins.ws, "client", peer.URL)
-	rec.logged("checks done", nil)
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	n := 0
-	for _, a := range rec.attrs {
-		if a["msg"] != "check" {
-			continue
-		}
-		n++
-		if a["ok"] != true {
-			t.Errorf("check %v failed: %v", a["name"], a["detail"])
-		}
-	}
-	if n < 25 {
-		t.Errorf("only %d checks ran", n)
-	}
+	wantChecks(t, rec, 25)
 	if !strings.Contains(peer.Output(), "closed 4003 bye now") {
 		t.Errorf("the peer did not see the close code it sent echoed:\n%s", peer.Output())
 	}
