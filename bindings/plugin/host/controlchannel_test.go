@@ -116,8 +116,8 @@ func TestPluginControlChannel(t *testing.T) {
 // A plugin keeps a client WebSocket alive with a control channel, against
 // Node's ws and Python's websockets (cctplugin ws and wsstream). For a
 // MessageWebSocket: the channel arms, keep-alives come with the 0.005
-// minute interval, and by the third the peer has counted at least three
-// unsolicited pongs (the host sends the keep-alive); the peer's answer
+// minute interval, and the peer counts at least three unsolicited pongs
+// (the host sends the keep-alive); the peer's answer
 // raises a push; the peer's close raises the reset. For a StreamWebSocket:
 // the echo of what the plugin wrote raises a push whose handler reads it,
 // and closing the WebSocket raises the reset.
@@ -139,10 +139,13 @@ func TestPluginControlChannelWebSocket(t *testing.T) {
 				if a := rec.logged("ka", func(a map[string]any) bool { return a["n"] == "3" }); a["minutes"] != "0.005" {
 					t.Errorf("keep-alive interval %v; want 0.005 minutes", a["minutes"])
 				}
-				a := rec.logged("message", func(a map[string]any) bool { return strings.HasPrefix(fmt.Sprint(a["data"]), "pongs:") })
-				if n, err := strconv.Atoi(strings.TrimPrefix(fmt.Sprint(a["data"]), "pongs:")); err != nil || n < 3 {
-					t.Errorf("the peer answered %v; want at least 3 unsolicited pongs by the third keep-alive", a["data"])
-				}
+				// The plugin asks the peer at each keep-alive from the
+				// third on; the peer counts three pongs before it closes.
+				rec.logged("message", func(a map[string]any) bool {
+					n, ok := strings.CutPrefix(fmt.Sprint(a["data"]), "pongs:")
+					k, err := strconv.Atoi(n)
+					return ok && err == nil && k >= 3
+				})
 				rec.logged("push", nil)
 				rec.logged("reset", nil)
 				rec.logged("closed", nil)

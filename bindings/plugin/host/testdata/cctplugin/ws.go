@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/netrun/netrun/bindings/plugin/sdk"
 	"github.com/netrun/netrun/runtime/sockets"
@@ -52,10 +54,13 @@ func wsChannel(ctx context.Context, h *sdk.Host, t sdk.Transport, onKA func(n in
 }
 
 // runMessage keeps a MessageWebSocket to url (Node's ws peer of
-// internal/testpeer) alive: at the third keep-alive it sends
-// "cmd:pongs", logs the answer as "message" with its data, then sends
-// "cmd:close 1000 bye"; the peer's close raises the reset, after which it
-// closes the channel and logs "closed".
+// internal/testpeer) alive: from the third keep-alive on it asks the peer
+// "cmd:pongs" at each keep-alive and logs each answer as "message" with
+// its data, until one says three or more (the pong of a keep-alive goes
+// out from a goroutine of the host's own, so it may still be on its way
+// when the trigger is raised); then it sends "cmd:close 1000 bye". The
+// peer's close raises the reset, after which it closes the channel and
+// logs "closed".
 func runMessage(ctx context.Context, h *sdk.Host, url string) error {
 	log := h.Logger()
 	m := h.NewMessageWebSocket()
@@ -67,11 +72,14 @@ func runMessage(ctx context.Context, h *sdk.Host, url string) error {
 			log.Error("send failed", "text", text, "err", err)
 		}
 	}
+	var enough atomic.Bool // the peer has counted three pongs
 	m.MessageReceived().Add(func(a *sdk.MessageReceivedEventArgs) {
 		data := string(a.Data())
 		log.Info("message", "data", data)
-		if strings.HasPrefix(data, "pongs:") {
-			send("cmd:close 1000 bye")
+		if n, ok := strings.CutPrefix(data, "pongs:"); ok {
+			if k, err := strconv.Atoi(n); err == nil && k >= 3 && !enough.Swap(true) {
+				send("cmd:close 1000 bye")
+			}
 		}
 	})
 	m.Closed().Add(func(a *sdk.ClosedEventArgs) {
@@ -82,7 +90,7 @@ func runMessage(ctx context.Context, h *sdk.Host, url string) error {
 	}
 	defer m.Close()
 	cc, reset, err := wsChannel(ctx, h, m, func(n int) {
-		if n == 3 {
+		if n >= 3 && !enough.Load() {
 			send("cmd:pongs")
 		}
 	}, func() {})
