@@ -72,7 +72,8 @@ type ControlChannelTriggerResetEventDetails struct {
 //     transport, whether or not the owner keeps a read posted; the owner
 //     reads them (the channel reads nothing). Arrivals close together may
 //     raise one push. On a WebSocket, any frame from the peer counts, a
-//     ping too.
+//     ping or a close frame too. Bytes that arrived before the transport
+//     dropped raise their push before ResetTrigger.
 //   - ResetTrigger is raised once when the transport drops — the peer
 //     closes or resets it, it fails, or it is closed locally — and the
 //     status becomes TransportDisconnected. The owner connects a new
@@ -427,6 +428,18 @@ func (c *ControlChannelTrigger) disarmLocked() {
 // disarmed, reports TransportDisconnected and raises ResetTrigger.
 func (c *ControlChannelTrigger) drop(gen uint64, err error) {
 	c.mu.Lock()
+	live, rc := c.armed && c.gen == gen, c.rc
+	c.mu.Unlock()
+	if !live {
+		return
+	}
+	// Bytes that came before the end raise their push before the reset,
+	// whether the poller or the transport's Closed event saw the end
+	// first.
+	if rc != nil {
+		c.pushReceived(gen, rc)
+	}
+	c.mu.Lock()
 	if !c.armed || c.gen != gen {
 		c.mu.Unlock()
 		return
@@ -453,6 +466,17 @@ func (c *ControlChannelTrigger) polled(gen uint64) {
 // push, and the reset if the connection ended. It reports whether the
 // transport lives.
 func (c *ControlChannelTrigger) check(gen uint64, rc syscall.RawConn) bool {
+	if ended, err := c.pushReceived(gen, rc); ended {
+		c.drop(gen, err)
+		return false
+	}
+	return true
+}
+
+// pushReceived raises PushNotificationTrigger if bytes arrived on the
+// transport armed as gen since the last push, and reports whether its
+// connection has ended (with why, if the socket could not be read).
+func (c *ControlChannelTrigger) pushReceived(gen uint64, rc syscall.RawConn) (ended bool, err error) {
 	received, ended, err := sockState(rc)
 	c.mu.Lock()
 	push := c.armed && c.gen == gen && received > c.received
@@ -463,11 +487,7 @@ func (c *ControlChannelTrigger) check(gen uint64, rc syscall.RawConn) bool {
 	if push {
 		c.push.Raise(&c.details)
 	}
-	if ended {
-		c.drop(gen, err)
-		return false
-	}
-	return true
+	return ended, err
 }
 
 // keepAliveDue runs on the scheduler when the armed channel is due a
