@@ -412,16 +412,23 @@ func (b *Broker) dispatch() {
 		b.mu.Unlock()
 		for r := SocketActivity; r <= SocketClosed; r++ {
 			b.mu.Lock()
-			var fn func(*SocketActivityTriggerDetails) bool
+			var reg *registration
 			if t := b.tasks[h.taskID]; t != nil && len(t.regs) > 0 && !h.reclaimed && h.pending&(1<<r) != 0 {
-				fn = t.regs[len(t.regs)-1].fn
+				reg = t.regs[len(t.regs)-1]
 				h.pending &^= 1 << r
 			}
 			b.mu.Unlock()
-			if fn != nil && !fn(&SocketActivityTriggerDetails{Reason: r, SocketInformation: h}) {
+			if reg != nil && !reg.fn(&SocketActivityTriggerDetails{Reason: r, SocketInformation: h}) {
 				b.mu.Lock()
 				if !h.reclaimed {
-					h.pending |= 1 << r // for the next registration
+					// For the next registration: the one that comes, or
+					// one already there if the refusing one has gone
+					// while its handler ran (its unregister found nothing
+					// pending then).
+					h.pending |= 1 << r
+					if t := b.tasks[h.taskID]; t != nil && len(t.regs) > 0 && t.regs[len(t.regs)-1] != reg {
+						b.queueLocked(h)
+					}
 				}
 				b.mu.Unlock()
 			}

@@ -388,6 +388,19 @@ func TestRegisterTask(t *testing.T) {
 	if d := recv(t, newer, "the refused trigger, raised again"); d.Reason != trigger.SocketActivity {
 		t.Fatalf("reason %v", d.Reason)
 	}
+
+	// One that goes away while its handler runs, and then refuses, leaves
+	// the trigger for the registration still there.
+	unregisterCh := make(chan func(), 1)
+	gone := make(chan struct{}, 8)
+	unregisterCh <- b.RegisterTask("late", func(*trigger.SocketActivityTriggerDetails) bool {
+		(<-unregisterCh)()
+		gone <- struct{}{}
+		return false
+	})
+	peer.Write([]byte("w"))
+	recv(t, gone, "the trigger, refused by a registration that went away")
+	recv(t, newer, "the trigger refused by a registration that went away, raised again")
 }
 
 // TestBrokerClose checks that Close closes what the broker holds.
