@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/netrun/netrun/internal/epoll"
 )
 
 // idleAfter is how long a read waits on its own goroutine before it is
@@ -42,9 +44,6 @@ type parked struct {
 	rc syscall.RawConn
 	j  job
 }
-
-// wakeToken marks the eventfd's events.
-const wakeToken = 0
 
 // park registers ls's descriptor and keeps j until it is readable. It
 // reports false if it could not (the socket closed meanwhile, or epoll is
@@ -88,19 +87,8 @@ func (p *parker) startLocked() error {
 	if p.running {
 		return nil
 	}
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	epfd, wakefd, err := epoll.NewWithWaker()
 	if err != nil {
-		return err
-	}
-	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		unix.Close(epfd)
-		return err
-	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
-		unix.Close(epfd)
-		unix.Close(wakefd)
 		return err
 	}
 	if p.jobs == nil {
@@ -124,7 +112,7 @@ func (p *parker) wait(epfd, wakefd int) {
 		}
 		for _, ev := range events[:max(n, 0)] {
 			token := *(*uint64)(unsafeEventData(&ev))
-			if token == wakeToken {
+			if token == epoll.WakeToken {
 				var b [8]byte
 				unix.Read(wakefd, b[:])
 				continue
@@ -162,7 +150,7 @@ func (p *parker) take(token uint64) *parked {
 		e.rc.Control(func(fd uintptr) { unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil) })
 	}
 	if len(p.jobs) == 0 && p.wakefd >= 0 {
-		unix.Write(p.wakefd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+		epoll.Wake(p.wakefd)
 	}
 	return e
 }

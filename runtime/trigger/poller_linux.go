@@ -7,6 +7,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/netrun/netrun/internal/epoll"
 )
 
 // poller tells control channels when their transports receive data or
@@ -43,9 +45,6 @@ type watch struct {
 	rc syscall.RawConn
 	fn func()
 }
-
-// wakeToken marks the eventfd's events.
-const wakeToken = 0
 
 func newPoller(log *slog.Logger, wg *sync.WaitGroup) *poller {
 	return &poller{log: log, wg: wg, epfd: -1, wakefd: -1}
@@ -99,7 +98,7 @@ func (p *poller) remove(token uint64) {
 		w.rc.Control(func(fd uintptr) { unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil) })
 	}
 	if len(p.watches) == 0 && p.wakefd >= 0 {
-		unix.Write(p.wakefd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+		epoll.Wake(p.wakefd)
 	}
 }
 
@@ -108,19 +107,8 @@ func (p *poller) startLocked() error {
 	if p.epfd >= 0 {
 		return nil
 	}
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	epfd, wakefd, err := epoll.NewWithWaker()
 	if err != nil {
-		return err
-	}
-	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		unix.Close(epfd)
-		return err
-	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
-		unix.Close(epfd)
-		unix.Close(wakefd)
 		return err
 	}
 	if p.watches == nil {
@@ -146,7 +134,7 @@ func (p *poller) wait(epfd, wakefd int) {
 		}
 		for _, ev := range events[:max(n, 0)] {
 			token := *(*uint64)(unsafe.Pointer(&ev.Fd))
-			if token == wakeToken {
+			if token == epoll.WakeToken {
 				var b [8]byte
 				unix.Read(wakefd, b[:])
 				continue
