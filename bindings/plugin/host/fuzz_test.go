@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -23,9 +24,10 @@ import (
 // FuzzCommands runs what a plugin that lies could send through the host's
 // command handler: each input is a PluginMessage in protobuf's wire format
 // (an input that does not decode is one gRPC would refuse before the host
-// saw it). The commands run in order against a fresh instance, with the
-// loopback capability only and a resolver that answers no DNS name, so
-// that nothing leaves the machine; what the host sends back is dropped.
+// saw it). The commands run in order against a fresh instance that may
+// reach 127.77.0.0/16 only (fuzzGuard) and whose resolver answers no DNS
+// name, so that nothing leaves the machine or touches another test's
+// sockets; what the host sends back is dropped.
 // The host must answer everything without a panic, and end with no
 // goroutine or socket of the instance left behind.
 //
@@ -50,7 +52,7 @@ func FuzzCommands(f *testing.F) {
 		defer broker.Close()
 		r := New(Options{Logger: slog.New(slog.DiscardHandler), Broker: broker, MaxPayload: 1 << 16})
 		env := &sockets.Env{
-			Guard:    isolation.Capabilities(isolation.Loopback),
+			Guard:    fuzzGuard{},
 			Resolver: &networking.Resolver{DNS: noDNS()},
 			Logger:   slog.New(slog.DiscardHandler),
 		}
@@ -85,6 +87,23 @@ func FuzzCommands(f *testing.F) {
 			t.Fatal("the instance's goroutines did not end within 30 s of its cleanup")
 		}
 	})
+}
+
+// fuzzNet is the part of loopback the fuzzer may use: no other test binds
+// or connects there.
+func fuzzNet() netip.Prefix { return netip.PrefixFrom(netip.AddrFrom4([4]byte{127, 77, 0, 0}), 16) }
+
+// fuzzGuard allows fuzzNet as the loopback capability would, and refuses
+// every other address (wildcard binds and [::1] among them) as a guest
+// without capabilities is refused.
+type fuzzGuard struct{}
+
+// Check implements sockets.Guard.
+func (fuzzGuard) Check(dir sockets.Direction, addr netip.Addr) error {
+	if fuzzNet().Contains(addr.Unmap()) {
+		return isolation.Capabilities(isolation.Loopback).Check(dir, addr)
+	}
+	return isolation.Capabilities(0).Check(dir, addr)
 }
 
 // noDNS is a resolver that answers no name without sending a query:
@@ -206,8 +225,8 @@ func fuzzSeeds() [][]*pluginv1.Command {
 	return [][]*pluginv1.Command{
 		// A listener, a connect to a closed port, reads and writes on both.
 		{
-			cmd(1, &pluginv1.ListenerBind{Host: "127.0.0.1", Service: "0"}),
-			cmd(2, &pluginv1.StreamConnect{Host: "127.0.0.1", Service: "1"}),
+			cmd(1, &pluginv1.ListenerBind{Host: "127.77.0.1", Service: "0"}),
+			cmd(2, &pluginv1.StreamConnect{Host: "127.77.0.1", Service: "1"}),
 			cmd(3, &pluginv1.StreamRead{Socket: 1, Count: 16, Options: 1}),
 			cmd(0, &pluginv1.StreamWrite{Socket: 2, Data: []byte("x")}),
 			cmd(4, &pluginv1.StreamFlush{Socket: 2}),
@@ -218,15 +237,15 @@ func fuzzSeeds() [][]*pluginv1.Command {
 		},
 		// Datagrams: bind, send to itself, connect, join a group.
 		{
-			cmd(1, &pluginv1.DatagramBind{Host: "127.0.0.1", Service: "0"}),
-			cmd(2, &pluginv1.DatagramSend{Socket: 1, Host: "127.0.0.1", Service: "9", Data: []byte("d")}),
+			cmd(1, &pluginv1.DatagramBind{Host: "127.77.0.1", Service: "0"}),
+			cmd(2, &pluginv1.DatagramSend{Socket: 1, Host: "127.77.0.1", Service: "9", Data: []byte("d")}),
 			cmd(3, &pluginv1.DatagramConnect{Socket: 1, Host: "localhost", Service: "9"}),
 			cmd(4, &pluginv1.DatagramJoinMulticastGroup{Socket: 1, Host: "239.1.2.3"}),
 			cmd(5, &pluginv1.DatagramBind{Host: "::1", Service: "0", Control: &pluginv1.DatagramControl{OutboundUnicastHopLimit: &hop}}),
 		},
 		// The broker: transfer, reclaim, a control channel.
 		{
-			cmd(1, &pluginv1.ListenerBind{Host: "127.0.0.1", Service: "0"}),
+			cmd(1, &pluginv1.ListenerBind{Host: "127.77.0.1", Service: "0"}),
 			cmd(2, &pluginv1.TransferOwnership{Socket: 1, SocketId: "l", Context: []byte("c")}),
 			cmd(3, &pluginv1.Reclaim{SocketId: "l"}),
 			cmd(4, &pluginv1.Reclaim{Socket: 1}),
@@ -237,9 +256,9 @@ func fuzzSeeds() [][]*pluginv1.Command {
 		},
 		// TLS and WebSockets on sockets that cannot carry them.
 		{
-			cmd(1, &pluginv1.StreamConnect{Host: "127.0.0.1", Service: "1", ProtectionLevel: 3}),
+			cmd(1, &pluginv1.StreamConnect{Host: "127.77.0.1", Service: "1", ProtectionLevel: 3}),
 			cmd(2, &pluginv1.StreamUpgradeToSsl{Socket: 1, ProtectionLevel: 3, ValidationHost: "localhost"}),
-			cmd(3, &pluginv1.WebSocketConnect{Uri: "ws://127.0.0.1:1/x"}),
+			cmd(3, &pluginv1.WebSocketConnect{Uri: "ws://127.77.0.1:1/x"}),
 			cmd(4, &pluginv1.WebSocketAccept{Socket: 1}),
 			cmd(5, &pluginv1.WebSocketSend{Socket: 1, Data: []byte("m")}),
 			cmd(6, &pluginv1.WebSocketClose{Socket: 1, Code: 1000}),
