@@ -44,6 +44,10 @@ type wsocket struct {
 	protocol string
 	done     chan struct{} // closed when the WebSocket is closed: handlers stop waiting
 	ackWake  chan struct{} // capacity 1: an ack came
+	// closedPosted is closed once the Closed event has been posted to
+	// the plugin, which a WebSocketClose's completion must follow.
+	closedPosted chan struct{}
+	closedOnce   sync.Once
 
 	mu       sync.Mutex // guards the fields below
 	closing  bool
@@ -67,7 +71,7 @@ type wsSend struct {
 
 func newWSocket(i *instance, conn websocket.WebSocket, sock *sockets.StreamSocket) *wsocket {
 	ws := &wsocket{inst: i, id: i.newID(), conn: conn, sock: sock, protocol: conn.Information().Protocol(),
-		done: make(chan struct{}), ackWake: make(chan struct{}, 1)}
+		done: make(chan struct{}), ackWake: make(chan struct{}, 1), closedPosted: make(chan struct{})}
 	ws.msgs, _ = conn.(websocket.MessageConn)
 	ws.strm, _ = conn.(websocket.StreamConn)
 	switch c := conn.(type) {
@@ -443,6 +447,7 @@ func (ws *wsocket) closed(a *websocket.ClosedEventArgs) {
 		ev.Error = wsError(err)
 	}
 	ws.inst.post(&pluginv1.Event{Event: &pluginv1.Event_WebSocketClosed{WebSocketClosed: ev}})
+	ws.closedOnce.Do(func() { close(ws.closedPosted) })
 }
 
 // webSocketAck runs a WebSocketAck (op 0).
@@ -605,9 +610,24 @@ func (i *instance) wsClose(o *op, c *pluginv1.WebSocketClose) {
 	i.remove(c.Socket)
 	i.sv.goFunc(func() {
 		ws.close(c.Code != 0, uint16(c.Code), c.Reason)
+		// The runtime may raise Closed just after Close returns: the
+		// plugin gets the event before the completion, after which the
+		// SDK forgets the id.
+		t := time.NewTimer(wsClosedWait)
+		defer t.Stop()
+		select {
+		case <-ws.closedPosted:
+		case <-i.ended:
+		case <-t.C:
+			i.log.Warn("a closed WebSocket raised no Closed event", "socket", c.Socket, "waited", wsClosedWait)
+		}
 		i.finish(o, doneResult())
 	})
 }
+
+// wsClosedWait bounds how long a WebSocketClose's completion waits for
+// the Closed event of the WebSocket it closed.
+const wsClosedWait = 5 * time.Second
 
 // close closes the WebSocket once, with code and reason if withCode;
 // the handlers waiting on the plugin stop waiting first, so that the

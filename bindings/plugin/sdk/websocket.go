@@ -487,7 +487,8 @@ func (w *wsCore) handled(n int) {
 	w.mu.Lock()
 	w.consumed++
 	w.toAck += n + 64
-	if len(w.items) > 0 && w.toAck < wsAckEvery {
+	// Once Close has been sent the host has forgotten the id: no ack.
+	if w.closed || len(w.items) > 0 && w.toAck < wsAckEvery {
 		w.mu.Unlock()
 		return
 	}
