@@ -105,11 +105,7 @@ func TestScriptPluginScriptTransfer(t *testing.T) {
 	const n, total = 100_000, 300_000
 	b := trigger.NewBroker(trigger.Options{})
 	t.Cleanup(func() { b.Close() }) // last: after the plugin and the script stop
-	out := &lines{changed: make(chan struct{})}
-	engine, err := lua.NewEngine(lua.EngineOptions{Logger: slog.New(slog.DiscardHandler), Stdout: out, Broker: b})
-	if err != nil {
-		t.Fatal(err)
-	}
+	engine, out := newScriptEngine(t, b)
 	r, rec := newRunner(t, pluginhost.Options{Broker: b})
 	startPlugin(t, r, "mover", isolation.Capabilities(isolation.Loopback), bins.broker, fmt.Sprint(n))
 	rec.logged("ready", nil)
@@ -130,11 +126,7 @@ func TestPluginTransferRefusedKeepsSocket(t *testing.T) {
 	b := trigger.NewBroker(trigger.Options{})
 	t.Cleanup(func() { b.Close() })
 	occupyID(t, b, "a", "conn")
-	out := &lines{changed: make(chan struct{})}
-	engine, err := lua.NewEngine(lua.EngineOptions{Logger: slog.New(slog.DiscardHandler), Stdout: out, Broker: b})
-	if err != nil {
-		t.Fatal(err)
-	}
+	engine, out := newScriptEngine(t, b)
 	r, rec := newRunner(t, pluginhost.Options{Broker: b})
 	startPlugin(t, r, "mover", isolation.Capabilities(isolation.Loopback), bins.broker, fmt.Sprint(n))
 	rec.logged("ready", nil)
@@ -194,11 +186,7 @@ func TestLazyPluginStartedBySocketActivity(t *testing.T) {
 	const n, total = 50_000, 300_000
 	b := trigger.NewBroker(trigger.Options{})
 	t.Cleanup(func() { b.Close() })
-	out := &lines{changed: make(chan struct{})}
-	engine, err := lua.NewEngine(lua.EngineOptions{Logger: slog.New(slog.DiscardHandler), Stdout: out, Broker: b})
-	if err != nil {
-		t.Fatal(err)
-	}
+	engine, out := newScriptEngine(t, b)
 	r, rec := newRunner(t, pluginhost.Options{Broker: b})
 	g, err := r.StartPlugin(context.Background(), rthost.PluginConfig{Name: "mover", Lazy: true,
 		Command: []string{bins.broker, fmt.Sprint(n), "hop"}}, &sockets.Env{Guard: isolation.Capabilities(isolation.Loopback)})
@@ -215,6 +203,18 @@ func TestLazyPluginStartedBySocketActivity(t *testing.T) {
 	started(rec, "mover", 2)
 	rec.logged("got", func(a map[string]any) bool { return a["context"] == "from mover" })
 	out.wait(t, "a: back from plugin")
+}
+
+// newScriptEngine makes a Lua engine on broker b whose scripts print to
+// the returned lines.
+func newScriptEngine(t *testing.T, b *trigger.Broker) (*lua.Engine, *lines) {
+	t.Helper()
+	out := &lines{changed: make(chan struct{})}
+	engine, err := lua.NewEngine(lua.EngineOptions{Logger: slog.New(slog.DiscardHandler), Stdout: out, Broker: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return engine, out
 }
 
 // dumpOnFailure logs the plugin host's records and the script's output
@@ -362,11 +362,7 @@ print("parked " .. lport .. " " .. dport)
 func TestScriptListenerDatagramToPlugin(t *testing.T) {
 	b := trigger.NewBroker(trigger.Options{})
 	t.Cleanup(func() { b.Close() })
-	out := &lines{changed: make(chan struct{})}
-	engine, err := lua.NewEngine(lua.EngineOptions{Logger: slog.New(slog.DiscardHandler), Stdout: out, Broker: b})
-	if err != nil {
-		t.Fatal(err)
-	}
+	engine, out := newScriptEngine(t, b)
 	path := filepath.Join(t.TempDir(), "park.lua")
 	if err := os.WriteFile(path, []byte(scriptPark), 0o644); err != nil {
 		t.Fatal(err)
